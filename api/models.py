@@ -1,0 +1,134 @@
+"""Request and response bodies: the API is described by its types, so /docs tells the truth."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from config.model import Limits
+
+TierName = Literal["blue", "yellow", "orange", "red"]
+
+
+class Me(BaseModel):
+    name: str
+    role: str
+
+
+class AreaOut(BaseModel):
+    id: str
+    name: str
+    name_en: str
+    sector: str
+
+
+class PointInfo(BaseModel):
+    id: str
+    name: str
+    name_en: str
+    area: str
+    unit: str
+    interval_s: float
+    range: tuple[float, float]
+    high: Limits | None
+    low: Limits | None
+    interlock: bool
+
+
+class PlantOut(BaseModel):
+    site: str
+    name: str
+    name_en: str
+    areas: list[AreaOut]
+    points: list[PointInfo]
+
+
+class Latest(BaseModel):
+    ts: float = Field(description="seconds since the Unix epoch")
+    value: float
+
+
+class PointOut(PointInfo):
+    latest: Latest | None
+
+
+class HistoryOut(BaseModel):
+    point: str
+    start: float
+    end: float
+    bucket_s: float = Field(description="0: raw readings as [ts, value]; else buckets as [ts, min, max, mean, count]")
+    rows: list[list[float]]
+
+
+class AlertOut(BaseModel):
+    id: int
+    point: str
+    area: str
+    rule: str
+    tier: TierName
+    max_tier: TierName
+    state: Literal["active", "cleared"]
+    raised_at: float
+    changed_at: float
+    cleared_at: float | None
+    acked_by: str | None
+    acked_at: float | None
+    ack_note: str | None
+    value: float | None
+    reason_zh: str
+    reason_en: str
+
+
+class EventOut(BaseModel):
+    seq: int
+    alert_id: int
+    point: str
+    area: str
+    rule: str
+    kind: Literal["raised", "tier_up", "tier_down", "cleared", "acked"]
+    tier: Literal["normal", "blue", "yellow", "orange", "red"]
+    ts: float
+    value: float | None
+    actor: str | None
+    note: str | None
+    reason_zh: str
+    reason_en: str
+    alert: AlertOut
+
+
+class AckIn(BaseModel):
+    note: str = Field("", max_length=500)
+
+
+class RejectedOut(BaseModel):
+    id: int
+    received_at: float
+    reason: str
+    detail: str
+    topic: str
+    point: str | None
+    payload: str
+
+
+class BrokerHealth(BaseModel):
+    connected: bool
+    address: str
+    connects: int
+    last_error: str | None
+
+
+class ReadingsHealth(BaseModel):
+    messages: int
+    accepted: int
+    duplicates: int
+    rejected: int
+    rejected_by_reason: dict[str, int]
+    backlog: int
+    store_errors: int
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    broker: BrokerHealth
+    readings: ReadingsHealth
+    alerts: dict[str, int] = Field(description="active alerts by tier")

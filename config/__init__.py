@@ -1,0 +1,1 @@
+"""Configuration: the typed plant model, the standards presets and the shipped plant files."""

@@ -1,0 +1,113 @@
+"""Loading a plant file: YAML -> standards presets merged under each point -> a validated Plant, or every error."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from config.model import Plant
+
+HERE = Path(__file__).parent
+STANDARDS = HERE / "standards.yaml"
+DEMO = HERE / "demo.yaml"
+
+
+class ConfigError(Exception):
+    """Every problem found in a configuration file, one line each: `file: key.path: what is wrong`."""
+
+    def __init__(self, path: str, problems: list[str]):
+        self.path = path
+        self.problems = problems
+        super().__init__("\n".join(f"{path}: {p}" for p in problems))
+
+
+def load_standards(path: Path = STANDARDS) -> dict[str, dict[str, Any]]:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))["kinds"]
+
+
+def load_plant(path: str | Path, overrides: dict[str, Any] | None = None) -> Plant:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(str(path), ["file not found"]) from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(str(path), [f"{where}not valid YAML ({getattr(e, 'problem', e)})"]) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(str(path), ["top level must be a mapping with site, name, areas, points"])
+    for key, value in (overrides or {}).items():
+        _set_path(raw, key, value)
+    return parse_plant(raw, str(path))
+
+
+def parse_plant(raw: dict[str, Any], source: str = "<config>") -> Plant:
+    problems: list[str] = []
+    standards = load_standards()
+    points = raw.get("points")
+    if isinstance(points, list):
+        raw = {**raw, "points": [_with_preset(p, i, standards, problems) for i, p in enumerate(points)]}
+    for i, user in enumerate(raw.get("users") or []):
+        if isinstance(user, dict) and isinstance(user.get("token"), str) and user["token"].startswith("env:"):
+            var = user["token"][4:]
+            if var not in os.environ:
+                problems.append(f"users[{i}].token: environment variable {var} is not set")
+            else:
+                user["token"] = os.environ[var]
+    if problems:
+        raise ConfigError(source, problems)
+    try:
+        return Plant.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(source, [_describe(err, raw) for err in e.errors()]) from None
+
+
+def _with_preset(point: Any, index: int, standards: dict, problems: list[str]) -> Any:
+    """A point inherits unit, range and limits from its `kind` (a standard preset); its own keys win."""
+    if not isinstance(point, dict) or "kind" not in point:
+        return point
+    preset = standards.get(point["kind"])
+    if preset is None:
+        problems.append(f"points[{index}] (id={point.get('id')}).kind: unknown kind {point['kind']!r}; "
+                        f"known kinds: {', '.join(sorted(standards))}")
+        return point
+    merged = {k: v for k, v in preset.items() if k not in ("standard", "note")}
+    for key, value in point.items():
+        if key in ("high", "low") and isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def _describe(err: dict, raw: dict) -> str:
+    loc = err["loc"]
+    parts: list[str] = []
+    node: Any = raw
+    for item in loc:
+        if isinstance(item, int):
+            label = f"[{item}]"
+            if isinstance(node, list) and item < len(node) and isinstance(node[item], dict) and "id" in node[item]:
+                label += f" (id={node[item]['id']})"
+            parts.append(label)
+            node = node[item] if isinstance(node, list) and item < len(node) else None
+        else:
+            parts.append(("." if parts else "") + str(item))
+            node = node.get(item) if isinstance(node, dict) else None
+    path = "".join(parts) or "(top level)"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key (check its spelling)"
+    return f"{path}: {msg}"
+
+
+def _set_path(raw: dict, dotted: str, value: Any) -> None:
+    node = raw
+    *head, last = dotted.split(".")
+    for key in head:
+        node = node.setdefault(key, {})
+    node[last] = value

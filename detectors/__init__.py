@@ -1,0 +1,1 @@
+"""Pure streaming detectors: readings in (numpy arrays, time comes with them), findings out. No I/O, no clock."""

@@ -1,0 +1,39 @@
+"""What every detector emits, and the one protocol every detector follows."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from config.model import Tier
+
+
+@dataclass(slots=True, frozen=True)
+class Finding:
+    """A detector's verdict on one (point, rule): the tier it is at now (NORMAL = condition gone)."""
+
+    point: str
+    rule: str
+    tier: Tier
+    ts: float  # seconds since epoch, from the readings (or the pipeline's tick), never from a clock read here
+    value: float | None
+    reason_zh: str
+    reason_en: str
+
+
+class Detector(Protocol):
+    """feed: a batch of one point's readings, time-ordered; tick: time passes with no reading (for silence).
+    Both return findings only when a (point, rule) changes tier. state/restore: for restart and replay;
+    assume: the tier the alert book holds for a (point, rule), which wins over a restored state."""
+
+    def feed(self, point: str, ts: np.ndarray, values: np.ndarray) -> list[Finding]: ...
+    def tick(self, now: float) -> list[Finding]: ...
+    def assume(self, point: str, rule: str, tier: Tier) -> None: ...
+    def state(self) -> dict[str, Any]: ...
+    def restore(self, state: dict[str, Any]) -> None: ...
+
+
+def fmt(value: float) -> str:
+    """A reading as an operator reads it: no float noise."""
+    return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.0f}"

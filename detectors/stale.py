@@ -1,0 +1,76 @@
+"""A point that stops talking is an alarm, not an absence (MEM order No. 10, article 14).
+
+Silent for more than stale_factor x its interval: offline (blue; red at once for an interlock-grade point);
+more than 15 min: at least yellow; more than 2 h: at least orange (domain.md section 4).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from config.model import Point, Tier
+from detectors.finding import Finding
+
+YELLOW_AFTER_S = 15 * 60
+ORANGE_AFTER_S = 2 * 3600
+
+
+class StaleDetector:
+    """Rule 'stale'. Time passes through tick(now); `now` is handed in by whoever drives the pipeline.
+
+    >>> from config.model import Point
+    >>> p = Point(id="h2s", name="硫化氢", name_en="H2S", area="a", unit="ppm", interval_s=1, range=(0, 100))
+    >>> d = StaleDetector({"h2s": p}, started=0.0)
+    >>> d.feed("h2s", np.array([1.0]), np.array([0.5]))
+    []
+    >>> [(f.tier.name, f.reason_en) for f in d.tick(5.0)]
+    [('BLUE', 'H2S, no data for 4 s (expected every 1 s)')]
+    """
+
+    def __init__(self, points: dict[str, Point], started: float):
+        self.points = points
+        self._last: dict[str, float] = {p: started for p in points}
+        self._tier: dict[str, Tier] = {}
+
+    def feed(self, point: str, ts: np.ndarray, values: np.ndarray) -> list[Finding]:
+        if point not in self.points or len(ts) == 0:
+            return []
+        t = float(ts.max())
+        if t > self._last.get(point, -np.inf):
+            self._last[point] = t
+        if self._tier.pop(point, Tier.NORMAL) != Tier.NORMAL:
+            p = self.points[point]
+            return [Finding(point, "stale", Tier.NORMAL, t, float(values[-1]),
+                            f"{p.name} 数据已恢复", f"{p.name_en or p.id} reporting again")]
+        return []
+
+    def tick(self, now: float) -> list[Finding]:
+        out = []
+        for point, last in self._last.items():
+            p = self.points[point]
+            silent = now - last
+            if silent <= p.stale_factor * p.interval_s:
+                continue
+            tier = Tier.RED if p.interlock else Tier.BLUE
+            if silent > ORANGE_AFTER_S:
+                tier = max(tier, Tier.ORANGE)
+            elif silent > YELLOW_AFTER_S:
+                tier = max(tier, Tier.YELLOW)
+            if self._tier.get(point, Tier.NORMAL) != tier:
+                self._tier[point] = tier
+                out.append(Finding(point, "stale", tier, now, None,
+                                   f"{p.name} 已 {silent:.0f} 秒无数据（应每 {p.interval_s:g} 秒上报）",
+                                   f"{p.name_en or p.id}, no data for {silent:.0f} s (expected every {p.interval_s:g} s)"))
+        return out
+
+    def assume(self, point: str, rule: str, tier: Tier) -> None:
+        if rule == "stale" and point in self.points:
+            self._tier[point] = tier
+
+    def state(self) -> dict[str, Any]:
+        return {"last": dict(self._last), "tier": {k: int(v) for k, v in self._tier.items()}}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self._last.update({k: v for k, v in state.get("last", {}).items() if k in self.points})
+        self._tier.update({k: Tier(v) for k, v in state.get("tier", {}).items() if k in self.points})

@@ -1,0 +1,175 @@
+"""The reading store: a small interface, and SQLite (WAL) as the embedded default.
+
+Readings live in one clustered table keyed by (point, ts): a redelivered reading is ignored by the key itself,
+and a point's history over a range is one contiguous read. Rejected inputs are kept with their reason.
+"""
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from ingest.payload import Reading, Rejected
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS point_ids (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS readings (
+    point INTEGER NOT NULL, ts INTEGER NOT NULL, value REAL NOT NULL,
+    PRIMARY KEY (point, ts)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rejected (
+    id INTEGER PRIMARY KEY, received_at REAL NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL,
+    topic TEXT NOT NULL, point TEXT, payload BLOB NOT NULL, digest BLOB NOT NULL UNIQUE
+);
+"""
+
+
+@dataclass(slots=True)
+class WriteResult:
+    inserted: int
+    duplicates: int
+    rejected: int
+
+
+@dataclass(slots=True)
+class History:
+    point: str
+    bucket_s: float  # 0 = raw readings
+    rows: list[tuple]  # raw: (ts, value); bucketed: (ts, min, max, mean, count)
+
+
+class ReadingStore(Protocol):
+    """What the pipeline needs from a store; an InfluxDB backend implements the same."""
+
+    def write(self, readings: list[Reading], rejects: list[Rejected], received_at: float) -> WriteResult: ...
+    def latest(self) -> dict[str, tuple[int, float]]: ...
+    def history(self, point: str, start_ms: int, end_ms: int, max_points: int = 2000) -> History: ...
+    def rejected(self, limit: int = 100, reason: str | None = None) -> list[dict]: ...
+    def close(self) -> None: ...
+
+
+class SQLiteStore:
+    """Writes come from one thread (the pipeline's writer); reads may come from any thread."""
+
+    def __init__(self, path: str | Path, synchronous: str = "NORMAL"):
+        self.path = str(path)
+        self._db = self._connect(synchronous)
+        self._db.executescript(SCHEMA)
+        self._ids: dict[str, int] = dict(self._db.execute("SELECT name, id FROM point_ids"))
+        self._latest: dict[str, tuple[int, float]] = {}
+        self._latest_lock = threading.Lock()
+        for name, pid in self._ids.items():
+            row = self._db.execute("SELECT ts, value FROM readings WHERE point=? ORDER BY ts DESC LIMIT 1", (pid,)).fetchone()
+            if row:
+                self._latest[name] = row
+        self._local = threading.local()
+
+    def _connect(self, synchronous: str = "NORMAL") -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={synchronous}")
+        db.execute("PRAGMA busy_timeout=10000")
+        return db
+
+    def _reader(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = self._connect()
+        return db
+
+    def _point_id(self, name: str) -> int:
+        pid = self._ids.get(name)
+        if pid is None:
+            pid = self._db.execute("INSERT INTO point_ids(name) VALUES (?) ON CONFLICT(name) DO UPDATE SET name=name "
+                                   "RETURNING id", (name,)).fetchone()[0]
+            self._ids[name] = pid
+        return pid
+
+    def write(self, readings: list[Reading], rejects: list[Rejected], received_at: float) -> WriteResult:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            rows = [(self._point_id(r.point), r.ts_ms, r.value) for r in readings]
+            before = db.total_changes
+            db.executemany("INSERT OR IGNORE INTO readings(point, ts, value) VALUES (?,?,?)", rows)
+            inserted = db.total_changes - before
+            before = db.total_changes
+            db.executemany(
+                "INSERT OR IGNORE INTO rejected(received_at, reason, detail, topic, point, payload, digest) "
+                "VALUES (?,?,?,?,?,?,?)",
+                [(received_at, r.reason.value, r.detail, r.topic, r.point, r.payload, _digest(r)) for r in rejects])
+            rejected = db.total_changes - before
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            self._ids = dict(db.execute("SELECT name, id FROM point_ids"))  # ids made in the rollback are gone
+            raise
+        with self._latest_lock:
+            for r in readings:
+                cur = self._latest.get(r.point)
+                if cur is None or r.ts_ms >= cur[0]:
+                    self._latest[r.point] = (r.ts_ms, r.value)
+        return WriteResult(inserted, len(readings) - inserted, rejected)
+
+    def latest(self) -> dict[str, tuple[int, float]]:
+        with self._latest_lock:
+            return dict(self._latest)
+
+    def count(self, point: str | None = None) -> int:
+        if point is None:
+            return self._reader().execute("SELECT count(*) FROM readings").fetchone()[0]
+        pid = self._ids.get(point)
+        return 0 if pid is None else self._reader().execute(
+            "SELECT count(*) FROM readings WHERE point=?", (pid,)).fetchone()[0]
+
+    def history(self, point: str, start_ms: int, end_ms: int, max_points: int = 2000) -> History:
+        pid = self._ids.get(point)
+        if pid is None:
+            return History(point, 0, [])
+        db = self._reader()
+        n = db.execute("SELECT count(*) FROM readings WHERE point=? AND ts BETWEEN ? AND ?",
+                       (pid, start_ms, end_ms)).fetchone()[0]
+        if n <= max_points:
+            rows = db.execute("SELECT ts / 1000.0, value FROM readings WHERE point=? AND ts BETWEEN ? AND ? ORDER BY ts",
+                              (pid, start_ms, end_ms)).fetchall()
+            return History(point, 0, rows)
+        bucket_ms = -(-(end_ms - start_ms + 1) // max_points)
+        rows = db.execute(
+            "SELECT (ts - ?1) / ?2 AS b, min(value), max(value), avg(value), count(*) FROM readings "
+            "WHERE point=?3 AND ts BETWEEN ?1 AND ?4 GROUP BY b ORDER BY b",
+            (start_ms, bucket_ms, pid, end_ms)).fetchall()
+        return History(point, bucket_ms / 1000, [((start_ms + b * bucket_ms) / 1000, lo, hi, mean, c)
+                                                 for b, lo, hi, mean, c in rows])
+
+    def readings(self, point: str, start_ms: int = 0, end_ms: int = 2**62) -> list[tuple[int, float]]:
+        pid = self._ids.get(point)
+        if pid is None:
+            return []
+        return self._reader().execute("SELECT ts, value FROM readings WHERE point=? AND ts BETWEEN ? AND ? ORDER BY ts",
+                                      (pid, start_ms, end_ms)).fetchall()
+
+    def rejected(self, limit: int = 100, reason: str | None = None) -> list[dict]:
+        sql = "SELECT id, received_at, reason, detail, topic, point, payload FROM rejected"
+        args: tuple = ()
+        if reason:
+            sql += " WHERE reason=?"
+            args = (reason,)
+        rows = self._reader().execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+        return [{"id": i, "received_at": t, "reason": r, "detail": d, "topic": tp, "point": p,
+                 "payload": bytes(pl).decode("utf-8", "replace")} for i, t, r, d, tp, p, pl in rows]
+
+    def rejected_counts(self) -> dict[str, int]:
+        return dict(self._reader().execute("SELECT reason, count(*) FROM rejected GROUP BY reason"))
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _digest(r: Rejected) -> bytes:
+    # A redelivered bad message is kept once: same topic, payload, point and reason.
+    h = hashlib.sha1(r.topic.encode())
+    h.update(b"\0" + (r.point or "").encode() + b"\0" + r.reason.value.encode() + b"\0" + r.payload)
+    return h.digest()

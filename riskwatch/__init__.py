@@ -1,0 +1,1 @@
+"""The riskwatch command line and the one place that wires the pipeline together."""

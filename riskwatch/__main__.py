@@ -1,0 +1,5 @@
+import sys
+
+from riskwatch.cli import main
+
+sys.exit(main())

@@ -1,0 +1,81 @@
+"""Runs riskwatch: the one place where ingest, detectors, alerting and the API are put together."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Callable
+
+import uvicorn
+
+from alerting.book import AlertBook
+from api.app import ApiContext, create_app
+from api.hub import Hub
+from api.models import BrokerHealth, Health, ReadingsHealth
+from config.model import Plant
+from ingest.mqtt import MqttSource
+from ingest.store import SQLiteStore
+from riskwatch.pipeline import Pipeline, default_detectors
+
+log = logging.getLogger("riskwatch")
+
+HEARTBEAT_S = 2.0
+
+
+async def run(plant: Plant, on_ready: Callable[[], None] | None = None,
+              background: list[Callable[[], asyncio.Future]] | None = None) -> None:
+    """Serves until SIGINT/SIGTERM. `background`: extra coroutines to run alongside (the demo's simulator)."""
+    store = SQLiteStore(plant.store.path, plant.store.synchronous)
+    book = AlertBook(plant.store.path, plant.point_map())
+    hub = Hub()
+    hub.bind(asyncio.get_running_loop(), book.last_seq())
+    pipeline = Pipeline(plant, store, book, default_detectors(plant, time.time()), hub)
+    source = MqttSource(plant.broker, plant.site, plant.ingest.batch_max)
+
+    def health() -> Health:
+        c = pipeline.counters
+        ok = source.connected and c.store_errors == 0
+        return Health(status="ok" if ok else "degraded",
+                      broker=BrokerHealth(connected=source.connected, address=source.address,
+                                          connects=source.connects, last_error=source.last_error),
+                      readings=ReadingsHealth(messages=c.messages, accepted=c.accepted, duplicates=c.duplicates,
+                                              rejected=c.rejected, rejected_by_reason=dict(c.rejected_by_reason),
+                                              backlog=source.backlog, store_errors=c.store_errors),
+                      alerts=book.counts_by_tier())
+
+    app = create_app(ApiContext(plant, store, book, hub, health))
+    server = uvicorn.Server(uvicorn.Config(app, host=plant.api.host, port=plant.api.port, log_level="warning",
+                                           access_log=False, ws_ping_interval=20, ws_ping_timeout=20))
+
+    async def push_values() -> None:
+        while True:
+            await asyncio.sleep(plant.api.value_push_interval_s)
+            hub.flush_values()
+
+    async def heartbeat() -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            hub.health({"ts": time.time(), "broker_connected": source.connected})
+
+    async def announce() -> None:
+        while not server.started:
+            await asyncio.sleep(0.05)
+        if on_ready:
+            on_ready()
+
+    async with source:
+        tasks = [asyncio.create_task(c) for c in (pipeline.consume(source), pipeline.run_ticks(), push_values(),
+                                                  heartbeat(), announce())]
+        tasks += [asyncio.create_task(make()) for make in background or []]
+        try:
+            await server.serve()
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+            pipeline.close()
+            book.close()
+            store.close()

@@ -1,0 +1,179 @@
+"""The `riskwatch` command."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import secrets
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+
+from config.load import DEMO, ConfigError, load_plant
+from config.model import Plant, Role
+
+EPILOG = """\
+examples:
+  riskwatch demo                                  # broker, pipeline, demo plant and wall page in one go
+  riskwatch demo --port 8080 --fresh              # another port, forgetting earlier demo alerts
+  riskwatch serve --config /etc/riskwatch/plant.yaml
+  riskwatch simulate --config config/demo.yaml --broker 127.0.0.1:1883 --rate 2 --scale 10
+  riskwatch check-config /etc/riskwatch/plant.yaml
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="riskwatch", description="Real-time risk monitoring and early warning "
+                                     "for industrial plants.", epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="run everything on embedded defaults: broker, pipeline, simulator, web page",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="example:\n  riskwatch demo --port 8000 --broker-port 0\n\nA scripted dust-hopper "
+                              "self-heating incident starts 20 s after start and repeats every 6 minutes.")
+    p.add_argument("--host", default="127.0.0.1", help="address of the web page and API (default %(default)s)")
+    p.add_argument("--port", type=int, default=8000, help="port of the web page and API (default %(default)s)")
+    p.add_argument("--broker-port", type=int, default=0, help="embedded broker port; 0 = a free one (default)")
+    p.add_argument("--data", default=".riskwatch/demo", help="folder for the database and broker (default %(default)s)")
+    p.add_argument("--fresh", action="store_true", help="delete the demo's earlier data first")
+    p.add_argument("--seed", type=int, default=1, help="simulator seed (default %(default)s)")
+    p.add_argument("--rate", type=float, default=1.0, help="readings per point per second (default %(default)s)")
+
+    p = sub.add_parser("serve", help="run in production: external broker, plant configuration file",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="example:\n  riskwatch serve --config /etc/riskwatch/plant.yaml --port 8000")
+    p.add_argument("--config", required=True, help="plant configuration (YAML); see config/demo.yaml")
+    p.add_argument("--host", help="override api.host")
+    p.add_argument("--port", type=int, help="override api.port")
+
+    p = sub.add_parser("simulate", help="publish a simulated plant to any MQTT broker",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="examples:\n  riskwatch simulate --broker 127.0.0.1:1883\n"
+                              "  riskwatch simulate --config plant.yaml --broker mqtt.local:1883 --rate 10 --scale 50 "
+                              "--batch 100 --duration 60")
+    p.add_argument("--config", default=str(DEMO), help="plant whose points are simulated (default: the demo plant)")
+    p.add_argument("--broker", default="127.0.0.1:1883", help="HOST:PORT (default %(default)s)")
+    p.add_argument("--rate", type=float, default=1.0, help="readings per point per second (default %(default)s)")
+    p.add_argument("--scale", type=int, default=1, help="repeat every point N times, ids <id>~<k> (default 1)")
+    p.add_argument("--batch", type=int, default=0, help="readings per gateway message; 0 = one message per reading")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--duration", type=float, help="seconds to run (default: until Ctrl-C)")
+    p.add_argument("--incident-at", type=float, default=20.0, help="seconds until the hopper self-heating incident")
+    p.add_argument("--no-incident", action="store_true", help="a normal plant, no incident")
+
+    p = sub.add_parser("check-config", help="validate a plant configuration file and list every problem",
+                       epilog="example:\n  riskwatch check-config config/demo.yaml",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("file")
+
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return {"demo": _demo, "serve": _serve, "simulate": _simulate, "check-config": _check}[args.command](args)
+    except ConfigError as e:
+        print(f"riskwatch: configuration errors:\n{e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _check(args) -> int:
+    plant = load_plant(args.file)
+    print(f"{args.file}: OK, site {plant.site} ({plant.name}), {len(plant.areas)} areas, {len(plant.points)} points, "
+          f"{len(plant.users)} users")
+    return 0
+
+
+def _serve(args) -> int:
+    from riskwatch.app import run
+
+    plant = load_plant(args.config)
+    if not plant.users:
+        print(f"riskwatch: {args.config} has no users: every route but /healthz needs a token. Add users with "
+              "name, role and token (token: env:VARIABLE keeps it out of the file).", file=sys.stderr)
+        return 1
+    updates = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    plant = plant.model_copy(update={"api": plant.api.model_copy(update=updates)})
+    ready = lambda: print(f"riskwatch serving http://{plant.api.host}:{plant.api.port}/ "
+                          f"(broker {plant.broker.host}:{plant.broker.port})", flush=True)
+    asyncio.run(run(plant, on_ready=ready))
+    return 0
+
+
+def _demo(args) -> int:
+    from ingest.broker import EmbeddedBroker
+    from riskwatch.app import run
+    from simulators.publish import publish_plant
+
+    data = Path(args.data)
+    if args.fresh and data.exists():
+        shutil.rmtree(data)
+    data.mkdir(parents=True, exist_ok=True)
+    tokens = {role: secrets.token_urlsafe(18) for role in Role}
+    users = [{"name": role.value, "role": role.value, "token": tok} for role, tok in tokens.items()]
+    with EmbeddedBroker(data / "broker", port=args.broker_port) as broker:
+        plant = load_plant(DEMO, {"broker.port": broker.port, "store.path": str(data / "riskwatch.db"),
+                                  "api.host": args.host, "api.port": args.port, "users": users})
+        stop = threading.Event()
+
+        async def simulator() -> None:
+            await asyncio.to_thread(publish_plant, plant, broker.host, broker.port, rate_hz=args.rate,
+                                    seed=args.seed, incident_at=20.0, incident_period=360.0, stop=stop)
+
+        def ready() -> None:
+            print(_banner(plant, broker.address, tokens), flush=True)
+
+        try:
+            asyncio.run(run(plant, on_ready=ready, background=[simulator]))
+        finally:
+            stop.set()
+    return 0
+
+
+def _banner(plant: Plant, broker: str, tokens: dict) -> str:
+    lines = ["", "riskwatch demo is running", f"  web page : http://{plant.api.host}:{plant.api.port}/",
+             f"  API docs : http://{plant.api.host}:{plant.api.port}/docs",
+             f"  broker   : mqtt://{broker}  (topics {plant.broker.topic_prefix}/{plant.site}/#)",
+             "  tokens (paste one into the page's login):"]
+    lines += [f"    {role.value:<9} {tok}" for role, tok in tokens.items()]
+    lines += ["  A dust-hopper self-heating incident starts in 20 s. Ctrl-C stops.", ""]
+    return "\n".join(lines)
+
+
+def _simulate(args) -> int:
+    from simulators.publish import publish_plant
+
+    plant = load_plant(args.config).scaled(args.scale)
+    host, _, port = args.broker.rpartition(":")
+    if not host or not port.isdigit():
+        print(f"riskwatch: --broker wants HOST:PORT, got {args.broker!r}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    started = time.time()
+
+    def progress(stats) -> None:
+        print(f"  {time.time() - started:6.0f} s  sent {stats.sent}  acked {stats.acked}  behind {stats.behind_s:.1f} s",
+              file=sys.stderr, flush=True)
+
+    print(f"publishing {len(plant.points)} points at {args.rate:g} Hz to {args.broker} "
+          f"({'batches of %d' % args.batch if args.batch else 'one message per reading'}); Ctrl-C stops",
+          file=sys.stderr)
+    try:
+        stats = publish_plant(plant, host, int(port), rate_hz=args.rate, batch=args.batch, seed=args.seed,
+                              duration=args.duration, incident_at=None if args.no_incident else args.incident_at,
+                              stop=stop, on_progress=progress)
+    except KeyboardInterrupt:
+        stop.set()
+        return 130
+    print(f"done: sent {stats.sent} messages, {stats.acked} acknowledged by the broker", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
