@@ -29,6 +29,20 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+class PortInUse(Exception):
+    pass
+
+
+def ensure_free(host: str, port: int, flag: str) -> None:
+    """Fails early and clearly, before anything starts, when a port is taken."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            raise PortInUse(f"{host}:{port} is already in use; choose another with {flag}") from None
+
+
 def wait_for_port(host: str, port: int, timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
@@ -65,6 +79,7 @@ class EmbeddedBroker:
         return f"{self.host}:{self.port}"
 
     def start(self) -> "EmbeddedBroker":
+        ensure_free(self.host, self.port, "--broker-port")
         conf = self.dir / "mosquitto.conf"
         conf.write_text(f"listener {self.port} {self.host}\nallow_anonymous true\n"
                         f"persistence_location {self.dir}/\n{NO_LOSS_SETTINGS}"

@@ -14,6 +14,7 @@ from api.app import ApiContext, create_app
 from api.hub import Hub
 from api.models import BrokerHealth, Health, ReadingsHealth
 from config.model import Plant
+from ingest.broker import ensure_free
 from ingest.mqtt import MqttSource
 from ingest.store import SQLiteStore
 from riskwatch.pipeline import Pipeline, default_detectors
@@ -26,6 +27,7 @@ HEARTBEAT_S = 2.0
 async def run(plant: Plant, on_ready: Callable[[], None] | None = None,
               background: list[Callable[[], asyncio.Future]] | None = None) -> None:
     """Serves until SIGINT/SIGTERM. `background`: extra coroutines to run alongside (the demo's simulator)."""
+    ensure_free(plant.api.host, plant.api.port, "--port")
     store = SQLiteStore(plant.store.path, plant.store.synchronous)
     book = AlertBook(plant.store.path, plant.point_map())
     hub = Hub()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from config.load import DEMO, ConfigError, load_plant
 from config.model import Plant, Role
+from ingest.broker import PortInUse
 
 EPILOG = """\
 examples:
@@ -79,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"riskwatch: configuration errors:\n{e}", file=sys.stderr)
         return 1
+    except PortInUse as e:
+        print(f"riskwatch: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
@@ -109,7 +113,7 @@ def _serve(args) -> int:
 def _demo(args) -> int:
     from ingest.broker import EmbeddedBroker
     from riskwatch.app import run
-    from simulators.publish import publish_plant
+    from simulators.publish import publish_plant_async
 
     data = Path(args.data)
     if args.fresh and data.exists():
@@ -120,19 +124,15 @@ def _demo(args) -> int:
     with EmbeddedBroker(data / "broker", port=args.broker_port) as broker:
         plant = load_plant(DEMO, {"broker.port": broker.port, "store.path": str(data / "riskwatch.db"),
                                   "api.host": args.host, "api.port": args.port, "users": users})
-        stop = threading.Event()
 
         async def simulator() -> None:
-            await asyncio.to_thread(publish_plant, plant, broker.host, broker.port, rate_hz=args.rate,
-                                    seed=args.seed, incident_at=20.0, incident_period=360.0, stop=stop)
+            await publish_plant_async(plant, broker.host, broker.port, rate_hz=args.rate, seed=args.seed,
+                                      incident_at=20.0, incident_period=360.0, client_id="riskwatch-demo-sim")
 
         def ready() -> None:
             print(_banner(plant, broker.address, tokens), flush=True)
 
-        try:
-            asyncio.run(run(plant, on_ready=ready, background=[simulator]))
-        finally:
-            stop.set()
+        asyncio.run(run(plant, on_ready=ready, background=[simulator]))
     return 0
 
 
