@@ -34,6 +34,8 @@ def load_plant(path: str | Path, overrides: dict[str, Any] | None = None) -> Pla
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(str(path), ["file not found"]) from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(str(path), [f"not UTF-8 text (byte {e.start}); save the file as UTF-8"]) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -51,6 +53,8 @@ def parse_plant(raw: dict[str, Any], source: str = "<config>") -> Plant:
     points = raw.get("points")
     if isinstance(points, list):
         raw = {**raw, "points": [_with_preset(p, i, standards, problems) for i, p in enumerate(points)]}
+    unknown_kind = {i for i, p in enumerate(points or []) if isinstance(p, dict) and "kind" in p
+                    and p["kind"] not in standards}
     for i, user in enumerate(raw.get("users") or []):
         if isinstance(user, dict) and isinstance(user.get("token"), str) and user["token"].startswith("env:"):
             var = user["token"][4:]
@@ -58,12 +62,42 @@ def parse_plant(raw: dict[str, Any], source: str = "<config>") -> Plant:
                 problems.append(f"users[{i}].token: environment variable {var} is not set")
             else:
                 user["token"] = os.environ[var]
-    if problems:
-        raise ConfigError(source, problems)
+    references = _reference_problems(raw)
+    problems += references
     try:
-        return Plant.model_validate(raw)
+        plant = Plant.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(source, [_describe(err, raw) for err in e.errors()]) from None
+        # a cross-reference error raised by the model itself has no key path; ours above do
+        problems += [_describe(err, raw) for err in e.errors() if not (references and err["loc"] == ())
+                     and not _follows_unknown_kind(err, unknown_kind)]
+    if problems:
+        raise ConfigError(source, list(dict.fromkeys(problems)))
+    return plant
+
+
+def _follows_unknown_kind(err: dict, unknown: set[int]) -> bool:
+    """A point whose kind is unknown misses what the preset would have given: one error says it all."""
+    loc = err["loc"]
+    return err["type"] == "missing" and len(loc) >= 2 and loc[0] == "points" and loc[1] in unknown
+
+
+def _reference_problems(raw: dict[str, Any]) -> list[str]:
+    """Duplicate ids and unknown areas, found on the raw file so they are reported with every other error."""
+    problems: list[str] = []
+    areas = raw.get("areas") if isinstance(raw.get("areas"), list) else []
+    known = {a.get("id") for a in areas if isinstance(a, dict)}
+    seen: set = set()
+    for i, p in enumerate(raw.get("points") if isinstance(raw.get("points"), list) else []):
+        if not isinstance(p, dict):
+            continue
+        where = f"points[{i}] (id={p.get('id')})"
+        if p.get("id") in seen:
+            problems.append(f"{where}.id: duplicate point id {p.get('id')!r}")
+        seen.add(p.get("id"))
+        if "area" in p and p["area"] not in known:
+            problems.append(f"{where}.area: area {p['area']!r} is not in areas "
+                            f"({', '.join(sorted(str(a) for a in known))})")
+    return problems
 
 
 def _with_preset(point: Any, index: int, standards: dict, problems: list[str]) -> Any:

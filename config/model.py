@@ -4,7 +4,7 @@ from __future__ import annotations
 from enum import Enum, IntEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 
 class Tier(IntEnum):
@@ -78,7 +78,7 @@ class Area(_Strict):
 
 
 class Point(_Strict):
-    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=64)
+    id: str = Field(pattern=r"^[A-Za-z0-9_.~-]+$", max_length=64)
     name: str
     name_en: str = ""
     area: str
@@ -94,24 +94,34 @@ class Point(_Strict):
     stale_factor: float = Field(3.0, gt=1, description="silent for more than this many intervals = offline")
     interlock: bool = Field(False, description="interlock-grade point: losing it is a red alarm")
 
+    @field_validator("high", "low")
+    @classmethod
+    def _limits_ordered(cls, limits: Limits | None, info: ValidationInfo) -> Limits | None:
+        if limits is None:
+            return limits
+        values = [v for _, v in limits.by_tier()]
+        if not values:
+            raise ValueError("give at least one of blue, yellow, orange, red")
+        rising = info.field_name == "high"
+        if values != sorted(values, reverse=not rising) or len(set(values)) != len(values):
+            want = "blue < yellow < orange < red" if rising else "blue > yellow > orange > red"
+            raise ValueError(f"limits must be strictly ordered {want}, got {limits.model_dump(exclude_none=True)}")
+        if "range" in info.data:
+            lo, hi = info.data["range"]
+            outside = [v for v in values if not lo <= v <= hi]
+            if outside:
+                raise ValueError(f"limit {outside[0]} lies outside the physical range [{lo}, {hi}]")
+        return limits
+
+    @field_validator("range")
+    @classmethod
+    def _range_ordered(cls, r: tuple[float, float]) -> tuple[float, float]:
+        if r[0] >= r[1]:
+            raise ValueError(f"range must be [min, max] with min < max, got [{r[0]}, {r[1]}]")
+        return r
+
     @model_validator(mode="after")
-    def _limits_ordered(self) -> "Point":
-        lo, hi = self.range
-        if lo >= hi:
-            raise ValueError(f"range must be [min, max] with min < max, got [{lo}, {hi}]")
-        for side, limits, rising in (("high", self.high, True), ("low", self.low, False)):
-            if limits is None:
-                continue
-            values = [v for _, v in limits.by_tier()]
-            if not values:
-                raise ValueError(f"{side}: give at least one of blue, yellow, orange, red")
-            ordered = values == sorted(values, reverse=not rising) and len(set(values)) == len(values)
-            if not ordered:
-                want = "blue < yellow < orange < red" if rising else "blue > yellow > orange > red"
-                raise ValueError(f"{side} limits must be strictly ordered {want}, got {limits.model_dump(exclude_none=True)}")
-            for v in values:
-                if not lo <= v <= hi:
-                    raise ValueError(f"{side} limit {v} lies outside the physical range [{lo}, {hi}]")
+    def _sides_apart(self) -> "Point":
         if self.high and self.low and min(v for _, v in self.high.by_tier()) <= max(v for _, v in self.low.by_tier()):
             raise ValueError("every high limit must lie above every low limit")
         return self

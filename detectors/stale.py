@@ -37,8 +37,9 @@ class StaleDetector:
         if point not in self.points or len(ts) == 0:
             return []
         t = float(ts.max())
-        if t > self._last.get(point, -np.inf):
-            self._last[point] = t
+        if t <= self._last.get(point, -np.inf):
+            return []  # a redelivered or late reading says nothing about whether the sensor talks now
+        self._last[point] = t
         if self._tier.pop(point, Tier.NORMAL) != Tier.NORMAL:
             p = self.points[point]
             return [Finding(point, "stale", Tier.NORMAL, t, float(values[-1]),

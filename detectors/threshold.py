@@ -1,8 +1,9 @@
 """Tiered limits with hysteresis (deadband), on-delay and off-delay, one state machine per (point, side).
 
-A tier is raised when the value has stayed beyond its limit for on_delay_s; it falls back only when the value has
-stayed inside (limit - deadband) for off_delay_s, one tier at a time. A single-sample spike therefore raises
-nothing when on_delay_s > 0, and a value hovering at a limit does not chatter.
+A tier is raised when the value has stayed beyond its limit for on_delay_s. It falls back when the value has
+stayed inside (limit - deadband) for off_delay_s, to the highest tier the value still holds (straight to normal
+when it has been clear of every limit that long: no string of tier-downs on the wall). A single-sample spike
+therefore raises nothing when on_delay_s > 0, and a value hovering at a limit does not chatter.
 """
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ import numpy as np
 from config.model import ALARM_TIERS, Point, Tier
 from detectors.finding import Finding, fmt
 
-_NONE = None
 
 
 @dataclass
@@ -62,6 +62,7 @@ class ThresholdDetector:
             side = self._sides.get((point, rule))
             if side is not None:
                 out.extend(self._run(p, rule, side, ts, values))
+        out.sort(key=lambda f: f.ts)  # a two-sided point's findings reach the event log in time order
         return out
 
     def _run(self, p: Point, rule: str, side: _Side, ts: np.ndarray, values: np.ndarray) -> list[Finding]:
@@ -76,8 +77,8 @@ class ThresholdDetector:
             for tier, limit in side.limits:
                 beyond = sign * (v - limit) >= 0
                 inside = sign * (v - (limit - sign * p.deadband)) < 0
-                side.beyond_since[tier] = (side.beyond_since.get(tier) or t) if beyond else _NONE
-                side.inside_since[tier] = (side.inside_since.get(tier) or t) if inside else _NONE
+                side.beyond_since[tier] = _since(side.beyond_since.get(tier), t) if beyond else None
+                side.inside_since[tier] = _since(side.inside_since.get(tier), t) if inside else None
             up = Tier.NORMAL
             for tier, _ in side.limits:
                 since = side.beyond_since.get(tier)
@@ -132,6 +133,10 @@ class ThresholdDetector:
             side.current = Tier(s["current"])
             side.beyond_since = {Tier(int(k)): v for k, v in s["beyond"].items()}
             side.inside_since = {Tier(int(k)): v for k, v in s["inside"].items()}
+
+
+def _since(started: float | None, t: float) -> float:
+    return t if started is None else started
 
 
 def _tier_below(side: _Side, tier: Tier) -> Tier:

@@ -119,14 +119,19 @@ class Decoder:
         if point is None:
             return reject(Reason.UNKNOWN_POINT, f"point {point_id!r} is not configured")
         value = body.get("value")
+        lo, hi = point.range
         if isinstance(value, bool):
+            if (lo, hi) != (0, 1):
+                return reject(Reason.WRONG_TYPE, "true/false is only for status points (range [0, 1])")
             value = float(value)
         if not isinstance(value, (int, float)):
             return reject(Reason.WRONG_TYPE, f"value must be a number, got {type(value).__name__}")
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            return reject(Reason.NOT_FINITE, "value is too large to be a number")
         if not math.isfinite(value):
             return reject(Reason.NOT_FINITE, f"value is {value}")
-        lo, hi = point.range
         if not lo <= value <= hi:
             return reject(Reason.OUT_OF_RANGE, f"value {value} outside physical range [{lo}, {hi}] {point.unit}")
         ts = parse_ts(body.get("ts", default_ts))
@@ -143,7 +148,11 @@ def parse_ts(raw) -> float | None:
     if isinstance(raw, bool):
         return None
     if isinstance(raw, (int, float)):
-        return float(raw) if math.isfinite(raw) else None
+        try:
+            raw = float(raw)
+        except OverflowError:
+            return None
+        return raw if math.isfinite(raw) else None
     if isinstance(raw, str):
         try:
             dt = datetime.fromisoformat(raw)

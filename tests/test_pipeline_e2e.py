@@ -284,3 +284,39 @@ def test_a_sensor_that_stops_talking_raises_a_stale_alert_and_clears_when_it_ret
                and m["event"]["rule"] == "stale" and m["event"]["kind"] == "cleared")
     pub.close()
     wall.close()
+
+
+def test_an_alert_survives_a_restart_and_clears_when_the_gas_comes_down(tmp_path, broker):
+    rw = RiskwatchProcess(tmp_path, broker).start()
+    pub = Publisher(broker)
+    now = time.time()
+    for i in range(8):
+        pub.reading("sump1.h2s", now - 200 + i, 25.0)  # above red 20 ppm
+    alert = wait_until(lambda: [a for a in rw.get("/api/alerts/active")[1]
+                                if a["point"] == "sump1.h2s" and a["rule"] == "high"], 30, "the H2S alert")[0]
+    assert alert["tier"] == "red"
+    rw.stop()
+    rw.start()
+    after = [a for a in rw.get("/api/alerts/active")[1] if a["point"] == "sump1.h2s" and a["rule"] == "high"]
+    assert [(a["id"], a["tier"], a["state"]) for a in after] == [(alert["id"], "red", "active")]
+    # after the restart the detector starts from the book's red, so the fall is seen as a clear, not as nothing
+    for i in range(90):
+        pub.reading("sump1.h2s", now - 190 + i, 0.5)  # 90 s of clean air, past the 60 s off-delay
+    events = wait_until(lambda: [e for e in rw.get(f"/api/alerts/events?since=0")[1]
+                                 if e["alert_id"] == alert["id"] and e["kind"] == "cleared"], 30, "the clear")
+    assert events[0]["tier"] == "normal"
+    pub.close()
+    rw.stop()
+
+
+def test_a_broker_outage_is_reported_and_ingestion_resumes_on_its_own(riskwatch, broker):
+    broker.stop()
+    wait_until(lambda: riskwatch.health()["broker"]["connected"] is False, 30, "the outage to be noticed")
+    assert riskwatch.health()["status"] == "degraded"
+    broker.start()
+    wait_until(lambda: riskwatch.health()["broker"]["connected"], 60, "the reconnect")
+    pub = Publisher(broker)
+    pub.reading("nh3.hall_ppm", time.time(), 3.0)
+    wait_until(lambda: riskwatch.health()["readings"]["accepted"] == 1, 30, "the reading after the outage")
+    assert riskwatch.health()["broker"]["connects"] >= 2
+    pub.close()

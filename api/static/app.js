@@ -260,6 +260,7 @@ function onMessage(msg) {
       S.live = true; S.backoff = 1;
       if (S.lastSeq != null && msg.seq < S.lastSeq) { S.events = []; S.lastSeq = null; S.dirty.events = true; } // log was reset
       if (msg.user) S.me = msg.user;
+      if (S.events.length === 0 && msg.seq > 0) loadRecentEvents(msg.seq);
       break;
     case 'alert_event':
       applyEvent(msg.event, msg.seq, !S.replaying);
@@ -280,6 +281,15 @@ function onMessage(msg) {
       break;
   }
   render();
+}
+
+// A fresh wall starts with the recent event log, not an empty one (the socket only replays what it missed).
+async function loadRecentEvents(seq) {
+  try {
+    const recent = await api('/api/alerts/events?since=' + Math.max(0, seq - MAX_EVENTS) + '&limit=' + MAX_EVENTS);
+    recent.forEach((ev) => applyEvent({ ...ev, alert: null }, ev.seq, false));
+    render();
+  } catch (e) { /* the live stream still works; the log fills as events arrive */ }
 }
 
 function upsertAlert(al) {
