@@ -3,11 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import subprocess
 import threading
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -16,72 +13,15 @@ from config.model import Plant
 from ingest.payload import Decoder, Reading, Rejected, encode_reading, point_topic
 from simulators.publish import make_client, publish_one, publish_plant, publish_plant_async
 
-MOSQUITTO = "/usr/sbin/mosquitto"
-WAIT_S = 15.0  # generous upper bound for anything to happen on a busy machine; tests never assert on speed
+from conftest import wait_until
+from ingest.broker import EmbeddedBroker, free_port
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(condition, timeout: float = WAIT_S, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-@dataclass
-class Broker:
-    """A mosquitto on a loopback port, started and restarted by the test."""
-
-    host: str
-    port: int
-    config: Path
-    log: Path
-    process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen([MOSQUITTO, "-c", str(self.config)], stdout=log, stderr=log)
-        deadline = time.monotonic() + WAIT_S
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"mosquitto exited with {self.process.returncode}: {self.log.read_text()[-2000:]}")
-            try:
-                socket.create_connection((self.host, self.port), timeout=0.5).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"mosquitto did not open port {self.port}") from None
-                time.sleep(0.02)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=WAIT_S)
-        self.process = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
+WAIT_S = 15.0  # an upper bound against hangs on a busy machine; tests never assert on speed
 
 @pytest.fixture(scope="module")
-def mosquitto(tmp_path_factory) -> Broker:
-    tmp = tmp_path_factory.mktemp("mosquitto")
-    port = free_port()
-    config = tmp / "mosquitto.conf"
-    # No limit on queued messages: mosquitto's default 1000 silently drops QoS 1 for a slow subscriber.
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                      f"max_queued_messages 0\nset_tcp_nodelay true\n")
-    broker = Broker("127.0.0.1", port, config, tmp / "mosquitto.log")
-    broker.start()
-    yield broker
-    broker.stop()
+def mosquitto(tmp_path_factory):
+    with EmbeddedBroker(tmp_path_factory.mktemp("mosquitto")) as broker:
+        yield broker
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +32,7 @@ def plant() -> Plant:
 class Subscriber:
     """Everything under the plant's topics, collected as (topic, payload); resubscribes after a reconnect."""
 
-    def __init__(self, broker: Broker, plant: Plant):
+    def __init__(self, broker: EmbeddedBroker, plant: Plant):
         self.filter = f"{plant.broker.topic_prefix}/{plant.site}/#"
         self.messages: list[tuple[str, bytes]] = []
         self.lock = threading.Lock()
@@ -212,7 +152,8 @@ def test_publishing_resumes_after_the_broker_restarts(mosquitto, plant):
             plant, mosquitto.host, mosquitto.port, rate_hz=5.0, stop=stop, batch=22)))
         worker.start()
         wait_until(lambda: sub.count() >= 2, what="readings before the restart")
-        mosquitto.restart()
+        mosquitto.stop()
+        mosquitto.start()
         seen_before = sub.count()
         wait_until(sub.subscribed.is_set, what="the subscriber to come back")
         wait_until(lambda: sub.count() >= seen_before + 3, what="readings after the restart")
