@@ -27,7 +27,7 @@ class Hub:
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None):
         self.clients: set[Client] = set()
         self.seq = 0
-        self._values: dict[str, dict[str, float]] = {}
+        self._values: dict[str, tuple[int, float]] = {}
         self._loop = loop
 
     def bind(self, loop: asyncio.AbstractEventLoop, seq: int) -> None:
@@ -41,17 +41,19 @@ class Hub:
             self._send({"type": "alert_event", "seq": ev.seq, "event": ev.to_json()})
 
     def values(self, readings: list[Reading]) -> None:
-        for r in readings:
-            cur = self._values.get(r.point)
-            if cur is None or r.ts_ms / 1000 >= cur["ts"]:
-                self._values[r.point] = {"ts": r.ts_ms / 1000, "value": r.value}
+        latest = self._values
+        for r in readings:  # hot path: tuples here, dicts only at the (throttled) flush
+            cur = latest.get(r.point)
+            if cur is None or r.ts_ms >= cur[0]:
+                latest[r.point] = (r.ts_ms, r.value)
 
     def health(self, message: dict[str, Any]) -> None:
         self._send({"type": "health", "seq": self.seq, **message})
 
     def flush_values(self) -> None:
         if self._values and self.clients:
-            self._send({"type": "values", "seq": self.seq, "values": self._values})
+            self._send({"type": "values", "seq": self.seq,
+                        "values": {p: {"ts": t / 1000, "value": v} for p, (t, v) in self._values.items()}})
         self._values = {}
 
     # --- clients ------------------------------------------------------------------------------------------------

@@ -147,7 +147,7 @@ class IngestConfig(_Strict):
     max_message_bytes: int = Field(262_144, gt=0)
     max_future_s: float = Field(300.0, ge=0, description="reject readings stamped further ahead than this")
     max_past_s: float = Field(7 * 86400.0, gt=0, description="reject readings stamped further back than this")
-    batch_max: int = Field(5000, gt=0, description="messages committed per store transaction at most")
+    batch_max: int = Field(1000, gt=0, description="messages committed per store transaction at most")
 
 
 class StoreConfig(_Strict):

@@ -26,6 +26,8 @@ from ingest.store import ReadingStore
 
 log = logging.getLogger("riskwatch.pipeline")
 
+DETECT_QUEUE_BATCHES = 8
+
 
 class Sink(Protocol):
     """Where the pipeline's results go (the API's websocket hub)."""
@@ -67,10 +69,22 @@ class Pipeline:
                 d.assume(point, rule, tier)
 
     async def consume(self, source) -> None:
-        """Runs until cancelled: every batch is committed, then acknowledged, then detected."""
-        async for batch in source.batches():
-            readings = await self.commit(batch)
-            source.ack(batch)
+        """Runs until cancelled: every batch is committed, then acknowledged, then detected. Detection of one
+        batch overlaps the commit of the next (the writer is a thread); a full queue holds back the acks, so the
+        broker stops sending rather than memory growing."""
+        committed: asyncio.Queue[list[Reading]] = asyncio.Queue(maxsize=DETECT_QUEUE_BATCHES)
+        detecting = asyncio.create_task(self._detect_in_order(committed))
+        try:
+            async for batch in source.batches():
+                readings = await self.commit(batch)
+                source.ack(batch)
+                await committed.put(readings)
+        finally:
+            detecting.cancel()
+
+    async def _detect_in_order(self, committed: asyncio.Queue) -> None:
+        while True:
+            readings = await committed.get()
             try:
                 await self.detect(readings)
             except Exception:  # stored and acknowledged already; the next batch is detected as usual
