@@ -6,6 +6,8 @@ cd "$(dirname "$0")"
 
 need_apt=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
+py=${PYTHON:-python3}
+"$py" -c "import ensurepip, venv" >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ "${RISKWATCH_SKIP_BROWSER:-0}" != 1 ]; then
   command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 fi
@@ -16,7 +18,6 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-py=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$py" -m venv .venv
 stamp=$(sha256sum pyproject.toml | cut -c1-16)
 if [ "$(cat .venv/.setup-stamp 2>/dev/null)" != "$stamp" ]; then

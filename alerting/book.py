@@ -6,6 +6,7 @@ acknowledgement: the operator acknowledged the lesser danger. Cleared alerts sta
 """
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from dataclasses import asdict, dataclass
@@ -25,7 +26,8 @@ CREATE INDEX IF NOT EXISTS alerts_listed ON alerts(state, acked_at);
 CREATE TABLE IF NOT EXISTS alert_events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, alert_id INTEGER NOT NULL REFERENCES alerts(id),
     kind TEXT NOT NULL, tier INTEGER NOT NULL, ts REAL NOT NULL, value REAL, actor TEXT, note TEXT,
-    reason_zh TEXT NOT NULL, reason_en TEXT NOT NULL
+    reason_zh TEXT NOT NULL, reason_en TEXT NOT NULL,
+    alert_json TEXT NOT NULL  -- the alert as it was after this event: a replay shows what a live push showed
 );
 CREATE TRIGGER IF NOT EXISTS alert_events_append_only_u BEFORE UPDATE ON alert_events
     BEGIN SELECT RAISE(ABORT, 'alert_events is append-only'); END;
@@ -63,6 +65,10 @@ class Alert:
         d["tier"], d["max_tier"] = self.tier.label, self.max_tier.label
         return d
 
+    @classmethod
+    def from_json(cls, d: dict) -> "Alert":
+        return cls(**{**d, "tier": Tier.parse(d["tier"]), "max_tier": Tier.parse(d["max_tier"])})
+
 
 @dataclass(slots=True)
 class AlertEvent:
@@ -90,11 +96,11 @@ class AckError(Exception):
 
 
 class AlertBook:
-    def __init__(self, path: str | Path, points: dict[str, Point]):
+    def __init__(self, path: str | Path, points: dict[str, Point], synchronous: str = "NORMAL"):
         self.points = points
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(SCHEMA)
         self._lock = threading.RLock()  # one connection, used by the pipeline's writer and by the API's threads
@@ -126,12 +132,10 @@ class AlertBook:
 
     def _events_since(self, seq: int, limit: int) -> list[AlertEvent]:
         rows = self._db.execute(
-            "SELECT seq, alert_id, kind, tier, ts, value, actor, note, reason_zh, reason_en FROM alert_events "
-            "WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)).fetchall()
-        alerts = {a.id: a for a in self._select(f"WHERE id IN ({','.join('?' * len({r[1] for r in rows}))})",
-                                                tuple({r[1] for r in rows}))} if rows else {}
-        return [AlertEvent(s, aid, k, Tier(t), ts, v, actor, note, zh, en, alerts[aid])
-                for s, aid, k, t, ts, v, actor, note, zh, en in rows]
+            "SELECT seq, alert_id, kind, tier, ts, value, actor, note, reason_zh, reason_en, alert_json "
+            "FROM alert_events WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)).fetchall()
+        return [AlertEvent(s, aid, k, Tier(t), ts, v, actor, note, zh, en, Alert.from_json(json.loads(a)))
+                for s, aid, k, t, ts, v, actor, note, zh, en, a in rows]
 
     def counts_by_tier(self) -> dict[str, int]:
         with self._lock:
@@ -205,9 +209,9 @@ class AlertBook:
                                else f"alert {alert_id} is closed")
             if alert.acked_at is not None:
                 raise AckError(f"alert {alert_id} is already acknowledged by {alert.acked_by}")
-            alert.acked_by, alert.acked_at, alert.ack_note = actor, at, note or None
-            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("BEGIN IMMEDIATE")  # before touching memory: no ack shown that is not on disk
             try:
+                alert.acked_by, alert.acked_at, alert.ack_note = actor, at, note or None
                 self._save(alert)
                 ev = self._event(alert, "acked", alert.tier, at, alert.value, actor, note or None,
                                  f"{actor} 已确认", f"acknowledged by {actor}")
@@ -225,10 +229,11 @@ class AlertBook:
 
     # --- helpers --------------------------------------------------------------------------------------------
     def _event(self, alert: Alert, kind: str, tier: Tier, ts: float, value, actor, note, zh: str, en: str) -> AlertEvent:
-        cur = self._db.execute(
-            "INSERT INTO alert_events(alert_id, kind, tier, ts, value, actor, note, reason_zh, reason_en) "
-            "VALUES (?,?,?,?,?,?,?,?,?)", (alert.id, kind, int(tier), ts, value, actor, note, zh, en))
         snapshot = Alert(**{k: getattr(alert, k) for k in Alert.__slots__})
+        cur = self._db.execute(
+            "INSERT INTO alert_events(alert_id, kind, tier, ts, value, actor, note, reason_zh, reason_en, alert_json) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?)", (alert.id, kind, int(tier), ts, value, actor, note, zh, en,
+                                              json.dumps(snapshot.to_json(), ensure_ascii=False)))
         return AlertEvent(cur.lastrowid, alert.id, kind, tier, ts, value, actor, note, zh, en, snapshot)
 
     def _save(self, a: Alert) -> None:

@@ -7,7 +7,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Awaitable, Callable
 
 from fastapi import Depends, FastAPI, HTTPException, Query, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse
@@ -26,6 +26,9 @@ STATIC = Path(__file__).parent / "static"
 WS_AUTH_TIMEOUT_S = 10
 
 
+REPLAY_LIMIT = 10_000  # events a reconnecting client may ask back; further behind, it gets a fresh snapshot
+
+
 @dataclass
 class ApiContext:
     plant: Plant
@@ -33,6 +36,7 @@ class ApiContext:
     book: AlertBook
     hub: Hub
     health: Callable[[], Health]
+    write: Callable[..., Awaitable]  # runs a database write in the pipeline's one writer, in its order
 
 
 def create_app(ctx: ApiContext) -> FastAPI:
@@ -96,7 +100,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     @app.post("/api/alerts/{alert_id}/ack", response_model=AlertOut)
     async def ack(alert_id: int, body: AckIn, user: User = Depends(require(Role.OPERATOR))) -> dict:
         try:
-            ev = await asyncio.to_thread(ctx.book.ack, alert_id, user.name, time.time(), body.note)
+            ev = await ctx.write(ctx.book.ack, alert_id, user.name, time.time(), body.note)
         except KeyError:
             raise HTTPException(404, f"no alert {alert_id}") from None
         except AckError as e:
@@ -135,18 +139,15 @@ def create_app(ctx: ApiContext) -> FastAPI:
 async def _serve_socket(sock: WebSocket, ctx: ApiContext, user: User, since: int | None) -> None:
     client = ctx.hub.join()  # join first: nothing published while we read the log can fall between the two
     try:
-        sent = await asyncio.to_thread(ctx.book.last_seq) if since is None else since
+        last = await asyncio.to_thread(ctx.book.last_seq)
+        if since is not None and not (last - REPLAY_LIMIT <= since <= last):
+            since = None  # from another database (reset, restore) or too far behind: start afresh
+        sent = last if since is None else since
         await sock.send_json({"type": "hello", "seq": sent, "user": {"name": user.name, "role": user.role.value}})
         if since is not None:
-            while True:
-                missed = await asyncio.to_thread(ctx.book.events_since, sent, 1000)
-                for ev in missed:
-                    await sock.send_json({"type": "alert_event", "seq": ev.seq, "event": ev.to_json()})
-                    sent = ev.seq
-                if len(missed) < 1000:
-                    break
-        latest = ctx.store.latest()
-        await sock.send_json({"type": "snapshot", "seq": sent, "alerts": [a.to_json() for a in ctx.book.listed()],
+            sent = await _replay(sock, ctx, sent, last)
+        alerts, latest = await asyncio.to_thread(lambda: (ctx.book.listed(), ctx.store.latest()))
+        await sock.send_json({"type": "snapshot", "seq": sent, "alerts": [a.to_json() for a in alerts],
                               "values": {p: {"ts": t / 1000, "value": v} for p, (t, v) in latest.items()}})
         receiver = asyncio.create_task(_drain_incoming(sock))
         try:
@@ -155,17 +156,31 @@ async def _serve_socket(sock: WebSocket, ctx: ApiContext, user: User, since: int
                 if client.dropped:
                     await sock.close(code=4408, reason="too slow; reconnect with your last seq")
                     return
-                if msg["type"] == "alert_event" and msg["seq"] <= sent:
-                    continue  # already sent from the log
-                await sock.send_json(msg)
                 if msg["type"] == "alert_event":
+                    if msg["seq"] <= sent:
+                        continue  # already sent from the log
+                    if msg["seq"] > sent + 1:  # pushed out of order: send what lies between from the log
+                        sent = await _replay(sock, ctx, sent, msg["seq"] - 1)
                     sent = msg["seq"]
+                await sock.send_json(msg)
         finally:
             receiver.cancel()
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
         ctx.hub.leave(client)
+
+
+async def _replay(sock: WebSocket, ctx: ApiContext, after: int, upto: int) -> int:
+    """Sends the logged events after `after` up to `upto`; returns the last seq sent."""
+    while after < upto:
+        events = await asyncio.to_thread(ctx.book.events_since, after, min(1000, upto - after))
+        if not events:
+            break
+        for ev in events:
+            await sock.send_json({"type": "alert_event", "seq": ev.seq, "event": ev.to_json()})
+            after = ev.seq
+    return after
 
 
 async def _drain_incoming(sock: WebSocket) -> None:

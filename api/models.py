@@ -33,6 +33,7 @@ class PointInfo(BaseModel):
     high: Limits | None
     low: Limits | None
     interlock: bool
+    stale_factor: float
 
 
 class PlantOut(BaseModel):
@@ -123,12 +124,14 @@ class ReadingsHealth(BaseModel):
     duplicates: int
     rejected: int
     rejected_by_reason: dict[str, int]
-    backlog: int
+    backlog: int = Field(description="messages received and not yet committed")
     store_errors: int
+    last_commit_age_s: float | None = Field(description="seconds since the last commit; None before the first")
 
 
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
+    problems: list[str] = Field(description="why the status is degraded, in words")
     broker: BrokerHealth
     readings: ReadingsHealth
     alerts: dict[str, int] = Field(description="active alerts by tier")

@@ -55,13 +55,16 @@ def parse_plant(raw: dict[str, Any], source: str = "<config>") -> Plant:
         raw = {**raw, "points": [_with_preset(p, i, standards, problems) for i, p in enumerate(points)]}
     unknown_kind = {i for i, p in enumerate(points or []) if isinstance(p, dict) and "kind" in p
                     and p["kind"] not in standards}
-    for i, user in enumerate(raw.get("users") or []):
-        if isinstance(user, dict) and isinstance(user.get("token"), str) and user["token"].startswith("env:"):
-            var = user["token"][4:]
+    secrets = [(f"users[{i}].token", u, "token") for i, u in enumerate(raw.get("users") or []) if isinstance(u, dict)]
+    if isinstance(raw.get("broker"), dict):
+        secrets.append(("broker.password", raw["broker"], "password"))
+    for where, node, key in secrets:  # `env:NAME` keeps a secret out of the file
+        if isinstance(node.get(key), str) and node[key].startswith("env:"):
+            var = node[key][4:]
             if var not in os.environ:
-                problems.append(f"users[{i}].token: environment variable {var} is not set")
+                problems.append(f"{where}: environment variable {var} is not set")
             else:
-                user["token"] = os.environ[var]
+                node[key] = os.environ[var]
     references = _reference_problems(raw)
     problems += references
     try:

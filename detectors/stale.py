@@ -19,6 +19,10 @@ ORANGE_AFTER_S = 2 * 3600
 class StaleDetector:
     """Rule 'stale'. Time passes through tick(now); `now` is handed in by whoever drives the pipeline.
 
+    Liveness is judged on when readings ARRIVE (clock = "arrival": the pipeline feeds arrival times), against
+    the same clock as tick(now): a device whose clock lags cannot make this alarm chatter. `last_seen` carries
+    over when each point was last heard, so a restart neither forgets a dead sensor nor lowers its tier.
+
     >>> from config.model import Point
     >>> p = Point(id="h2s", name="硫化氢", name_en="H2S", area="a", unit="ppm", interval_s=1, range=(0, 100))
     >>> d = StaleDetector({"h2s": p}, started=0.0)
@@ -28,9 +32,12 @@ class StaleDetector:
     [('BLUE', 'H2S, no data for 4 s (expected every 1 s)')]
     """
 
-    def __init__(self, points: dict[str, Point], started: float):
+    clock = "arrival"
+
+    def __init__(self, points: dict[str, Point], started: float, last_seen: dict[str, float] | None = None):
         self.points = points
-        self._last: dict[str, float] = {p: started for p in points}
+        seen = last_seen or {}
+        self._last: dict[str, float] = {p: min(seen.get(p, started), started) for p in points}
         self._tier: dict[str, Tier] = {}
 
     def feed(self, point: str, ts: np.ndarray, values: np.ndarray) -> list[Finding]:

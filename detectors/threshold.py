@@ -37,6 +37,8 @@ class ThresholdDetector:
     ['RED']
     """
 
+    clock = "reading"  # delays are judged on the readings' own timestamps
+
     def __init__(self, points: dict[str, Point]):
         self.points = points
         self._sides: dict[tuple[str, str], _Side] = {}

@@ -6,7 +6,9 @@ broker: see config/mosquitto.conf.
 """
 from __future__ import annotations
 
+import ctypes
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -27,6 +29,14 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    """Linux: the broker gets SIGTERM when riskwatch dies, even by SIGKILL, instead of lingering on its port."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 class PortInUse(Exception):
@@ -85,7 +95,7 @@ class EmbeddedBroker:
                         f"persistence_location {self.dir}/\n{NO_LOSS_SETTINGS}"
                         f"log_dest file {self.dir}/mosquitto.log\n")
         self.proc = subprocess.Popen([mosquitto_binary(), "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
+                                     stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
         try:
             wait_for_port(self.host, self.port)
         except TimeoutError:

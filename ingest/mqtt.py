@@ -48,6 +48,7 @@ class MqttSource:
         self.batch_max = batch_max
         self.connected = False
         self.connects = 0
+        self.sessions_lost = 0
         self.last_error: str | None = None
         self._generation = 0
         self._pending: list[Message] = []
@@ -97,7 +98,12 @@ class MqttSource:
         self.connected = True
         self.connects += 1
         self.last_error = None
-        log.info("connected to broker %s (session present: %s)", self.address, flags.session_present)
+        if flags.session_present or self.connects == 1:
+            log.info("connected to broker %s (session present: %s)", self.address, flags.session_present)
+        else:  # the broker forgot our queue (restarted without persistence?): what it held for us is gone
+            self.sessions_lost += 1
+            log.warning("reconnected to broker %s but it kept no session for us: messages queued for riskwatch "
+                        "while it was away may be lost; check the broker's persistence", self.address)
         client.subscribe(self.topic, qos=1)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
@@ -107,7 +113,9 @@ class MqttSource:
             log.warning("lost broker %s: %s; reconnecting", self.address, reason_code)
 
     def _on_message(self, client, userdata, msg: paho.MQTTMessage) -> None:
-        m = Message(msg.mid, msg.qos, msg.topic, msg.payload, time.time(), self._generation)
+        # msg.topic would raise on bytes that are not UTF-8 and stop paho's thread: decode leniently
+        topic = msg._topic.decode("utf-8", "backslashreplace") if isinstance(msg._topic, bytes) else str(msg.topic)
+        m = Message(msg.mid, msg.qos, topic, msg.payload, time.time(), self._generation)
         with self._lock:
             self._pending.append(m)
             wake = not self._signalled
@@ -129,10 +137,17 @@ class MqttSource:
                 yield batch
 
     def ack(self, batch: list[Message]) -> None:
-        gen = self._generation
-        for m in batch:
-            if m.qos > 0 and m.generation == gen:
-                self._client.ack(m.mid, m.qos)
+        with self._lock:  # a reconnect between the check and the ack would put the PUBACK on a new connection
+            gen = self._generation
+            for m in batch:
+                if m.qos > 0 and m.generation == gen:
+                    self._client.ack(m.mid, m.qos)
+
+    @property
+    def alive(self) -> bool:
+        """paho's network thread is running (it stops for good if a callback raises)."""
+        thread = getattr(self._client, "_thread", None)
+        return thread is not None and thread.is_alive()
 
     @property
     def backlog(self) -> int:

@@ -10,9 +10,10 @@ own `ts` takes the batch's. Values are JSON numbers (booleans are read as 0/1 fo
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
@@ -30,6 +31,11 @@ class Reason(str, Enum):
     OUT_OF_RANGE = "out_of_range"
     TS_FUTURE = "ts_future"
     TS_PAST = "ts_past"
+    CONFLICTING_DUPLICATE = "conflicting_duplicate"
+    STORE_ERROR = "store_error"
+
+
+KEPT_PAYLOAD_BYTES = 65_536  # of a rejected message's payload, kept for whoever investigates it
 
 
 @dataclass(slots=True)
@@ -37,6 +43,7 @@ class Reading:
     point: str
     ts_ms: int
     value: float
+    received_ms: int = field(default=0, compare=False)  # when riskwatch received it; 0 = unknown
 
 
 @dataclass(slots=True)
@@ -46,6 +53,20 @@ class Rejected:
     topic: str
     payload: bytes
     point: str | None = None
+    digest: bytes = field(init=False)
+
+    def __post_init__(self) -> None:
+        # JSON can carry lone surrogates ("\ud800"): text that no database or log can encode
+        self.detail, self.topic = _printable(self.detail), _printable(self.topic)
+        self.point = None if self.point is None else _printable(self.point)
+        h = hashlib.sha1(self.topic.encode())
+        h.update(b"\0" + (self.point or "").encode() + b"\0" + self.reason.value.encode() + b"\0" + self.payload)
+        self.digest = h.digest()  # a redelivered bad message is kept once
+        self.payload = self.payload[:KEPT_PAYLOAD_BYTES]
+
+
+def _printable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def point_topic(prefix: str, site: str, point_id: str) -> str:
@@ -77,7 +98,7 @@ class Decoder:
     def decode(self, topic: str, payload: bytes, now: float, out: list[Reading], rejects: list[Rejected]) -> None:
         if len(payload) > self.rules.max_message_bytes:
             rejects.append(Rejected(Reason.OVERSIZED, f"{len(payload)} bytes > limit {self.rules.max_message_bytes}",
-                                    topic, payload[:1024]))
+                                    topic, payload))
             return
         if not topic.startswith(self.base):
             rejects.append(Rejected(Reason.BAD_TOPIC, f"topic outside {self.base}#", topic, payload))
@@ -141,7 +162,7 @@ class Decoder:
             return reject(Reason.TS_FUTURE, f"ts is {ts - now:.0f} s in the future (limit {self.rules.max_future_s:.0f} s)")
         if ts < now - self.rules.max_past_s:
             return reject(Reason.TS_PAST, f"ts is {now - ts:.0f} s in the past (limit {self.rules.max_past_s:.0f} s)")
-        out.append(Reading(point_id, int(round(ts * 1000)), value))
+        out.append(Reading(point_id, int(round(ts * 1000)), value, int(now * 1000)))
 
 
 def parse_ts(raw) -> float | None:

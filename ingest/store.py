@@ -5,14 +5,14 @@ and a point's history over a range is one contiguous read. Rejected inputs are k
 """
 from __future__ import annotations
 
-import hashlib
+import json
 import sqlite3
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from ingest.payload import Reading, Rejected
+from ingest.payload import Reading, Reason, Rejected
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS point_ids (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
@@ -30,8 +30,13 @@ CREATE TABLE IF NOT EXISTS rejected (
 @dataclass(slots=True)
 class WriteResult:
     inserted: int
-    duplicates: int
-    rejected: int
+    duplicates: int  # true copies of stored readings (redeliveries)
+    rejected_by_reason: dict[str, int]  # rejections kept by this write (a redelivered one is kept once)
+    conflicting: list[Reading] = field(default_factory=list)  # other values for a stored (point, ts): rejected
+
+    @property
+    def rejected(self) -> int:
+        return sum(self.rejected_by_reason.values())
 
 
 @dataclass(slots=True)
@@ -92,16 +97,7 @@ class SQLiteStore:
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
-            rows = [(self._point_id(r.point), r.ts_ms, r.value) for r in readings]
-            before = db.total_changes
-            db.executemany("INSERT OR IGNORE INTO readings(point, ts, value) VALUES (?,?,?)", rows)
-            inserted = db.total_changes - before
-            before = db.total_changes
-            db.executemany(
-                "INSERT OR IGNORE INTO rejected(received_at, reason, detail, topic, point, payload, digest) "
-                "VALUES (?,?,?,?,?,?,?)",
-                [(received_at, r.reason.value, r.detail, r.topic, r.point, r.payload, _digest(r)) for r in rejects])
-            rejected = db.total_changes - before
+            result = self._insert(readings, rejects, received_at)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -112,8 +108,43 @@ class SQLiteStore:
                 cur = self._latest.get(r.point)
                 if cur is None or r.ts_ms >= cur[0]:
                     self._latest[r.point] = (r.ts_ms, r.value)
-        return WriteResult(inserted, len(readings) - inserted, rejected)
+        return result
 
+    def check(self, readings: list[Reading], rejects: list[Rejected]) -> None:
+        """Raises if these could not be written; writes nothing (for finding the one message that cannot)."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            self._insert(readings, rejects, 0.0)
+        finally:
+            db.execute("ROLLBACK")
+            self._ids = dict(db.execute("SELECT name, id FROM point_ids"))
+
+    def _insert(self, readings: list[Reading], rejects: list[Rejected], received_at: float) -> WriteResult:
+        db = self._db
+        rows = [(self._point_id(r.point), r.ts_ms, r.value) for r in readings]
+        before = db.total_changes
+        db.executemany("INSERT OR IGNORE INTO readings(point, ts, value) VALUES (?,?,?)", rows)
+        inserted = db.total_changes - before
+        conflicting: list[Reading] = []
+        if inserted < len(rows):  # rare (redelivery): a true copy, or another value for the same instant?
+            rejects = list(rejects)
+            for r, (pid, ts, value) in zip(readings, rows):
+                stored = db.execute("SELECT value FROM readings WHERE point=? AND ts=?", (pid, ts)).fetchone()[0]
+                if stored != value:
+                    conflicting.append(r)
+                    rejects.append(Rejected(Reason.CONFLICTING_DUPLICATE,
+                                            f"stored {stored}, received {value} for the same timestamp", "",
+                                            json.dumps({"point": r.point, "ts_ms": ts, "value": value}).encode(),
+                                            r.point))
+        kept: dict[str, int] = {}
+        for r in rejects:  # one by one: rare, and each kept rejection is counted under its own reason
+            cur = db.execute(
+                "INSERT OR IGNORE INTO rejected(received_at, reason, detail, topic, point, payload, digest) "
+                "VALUES (?,?,?,?,?,?,?)", (received_at, r.reason.value, r.detail, r.topic, r.point, r.payload, r.digest))
+            if cur.rowcount:
+                kept[r.reason.value] = kept.get(r.reason.value, 0) + 1
+        return WriteResult(inserted, len(readings) - inserted - len(conflicting), kept, conflicting)
     def latest(self) -> dict[str, tuple[int, float]]:
         with self._latest_lock:
             return dict(self._latest)
@@ -166,10 +197,3 @@ class SQLiteStore:
 
     def close(self) -> None:
         self._db.close()
-
-
-def _digest(r: Rejected) -> bytes:
-    # A redelivered bad message is kept once: same topic, payload, point and reason.
-    h = hashlib.sha1(r.topic.encode())
-    h.update(b"\0" + (r.point or "").encode() + b"\0" + r.reason.value.encode() + b"\0" + r.payload)
-    return h.digest()

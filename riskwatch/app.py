@@ -29,24 +29,33 @@ async def run(plant: Plant, on_ready: Callable[[], None] | None = None,
     """Serves until SIGINT/SIGTERM. `background`: extra coroutines to run alongside (the demo's simulator)."""
     ensure_free(plant.api.host, plant.api.port, "--port")
     store = SQLiteStore(plant.store.path, plant.store.synchronous)
-    book = AlertBook(plant.store.path, plant.point_map())
+    book = AlertBook(plant.store.path, plant.point_map(), plant.store.synchronous)
     hub = Hub()
     hub.bind(asyncio.get_running_loop(), book.last_seq())
-    pipeline = Pipeline(plant, store, book, default_detectors(plant, time.time()), hub)
+    last_seen = {p: ts / 1000 for p, (ts, _) in store.latest().items()}
+    pipeline = Pipeline(plant, store, book, default_detectors(plant, time.time(), last_seen), hub)
     source = MqttSource(plant.broker, plant.site, plant.ingest.batch_max)
 
     def health() -> Health:
         c = pipeline.counters
-        ok = source.connected and c.store_errors == 0
-        return Health(status="ok" if ok else "degraded",
+        now = time.time()
+        problems = [text for bad, text in (
+            (not source.connected, "broker not connected"),
+            (not source.alive, "MQTT network thread stopped"),
+            (c.last_store_error_at is not None and now - c.last_store_error_at < 60, "store write failing"),
+            (c.last_book_error_at is not None and now - c.last_book_error_at < 60, "alert book write failing"),
+            (source.backlog > 10 * plant.ingest.batch_max, "ingest falling behind")) if bad]
+        return Health(status="degraded" if problems else "ok", problems=problems,
                       broker=BrokerHealth(connected=source.connected, address=source.address,
                                           connects=source.connects, last_error=source.last_error),
                       readings=ReadingsHealth(messages=c.messages, accepted=c.accepted, duplicates=c.duplicates,
                                               rejected=c.rejected, rejected_by_reason=dict(c.rejected_by_reason),
-                                              backlog=source.backlog, store_errors=c.store_errors),
+                                              backlog=source.backlog, store_errors=c.store_errors,
+                                              last_commit_age_s=None if c.last_commit_at is None
+                                              else round(now - c.last_commit_at, 1)),
                       alerts=book.counts_by_tier())
 
-    app = create_app(ApiContext(plant, store, book, hub, health))
+    app = create_app(ApiContext(plant, store, book, hub, health, pipeline.in_writer))
     server = uvicorn.Server(uvicorn.Config(app, host=plant.api.host, port=plant.api.port, log_level="warning",
                                            access_log=False, ws_ping_interval=20, ws_ping_timeout=20))
 
@@ -58,7 +67,9 @@ async def run(plant: Plant, on_ready: Callable[[], None] | None = None,
     async def heartbeat() -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_S)
-            hub.health({"ts": time.time(), "broker_connected": source.connected})
+            h = health()
+            hub.health({"ts": time.time(), "broker_connected": source.connected, "status": h.status,
+                        "problems": h.problems})
 
     async def announce() -> None:
         while not server.started:
@@ -67,7 +78,7 @@ async def run(plant: Plant, on_ready: Callable[[], None] | None = None,
             on_ready()
 
     async with source:
-        tasks = [asyncio.create_task(c) for c in (pipeline.consume(source), pipeline.run_ticks(), push_values(),
+        tasks = [asyncio.create_task(c) for c in (pipeline.consume(source), pipeline.run_ticks(source), push_values(),
                                                   heartbeat(), announce())]
         tasks += [asyncio.create_task(make()) for make in background or []]
         try:

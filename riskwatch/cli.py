@@ -20,7 +20,8 @@ examples:
   riskwatch demo                                  # broker, pipeline, demo plant and wall page in one go
   riskwatch demo --port 8080 --fresh              # another port, forgetting earlier demo alerts
   riskwatch serve --config /etc/riskwatch/plant.yaml
-  riskwatch simulate --config config/demo.yaml --broker 127.0.0.1:1883 --rate 2 --scale 10
+  riskwatch simulate --config plant.yaml --broker 127.0.0.1:1883 --rate 2 --scale 10
+                                                  # ...to a `riskwatch serve --config plant.yaml --scale 10`
   riskwatch check-config /etc/riskwatch/plant.yaml
 """
 
@@ -49,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", required=True, help="plant configuration (YAML); see config/demo.yaml")
     p.add_argument("--host", help="override api.host")
     p.add_argument("--port", type=int, help="override api.port")
+    p.add_argument("--scale", type=int, default=1, help="load tests: serve every point N times (ids <id>~<k>, "
+                   "as `riskwatch simulate --scale N` publishes them)")
 
     p = sub.add_parser("simulate", help="publish a simulated plant to any MQTT broker",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -58,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", default=str(DEMO), help="plant whose points are simulated (default: the demo plant)")
     p.add_argument("--broker", default="127.0.0.1:1883", help="HOST:PORT (default %(default)s)")
     p.add_argument("--rate", type=float, default=1.0, help="readings per point per second (default %(default)s)")
-    p.add_argument("--scale", type=int, default=1, help="repeat every point N times, ids <id>~<k> (default 1)")
+    p.add_argument("--scale", type=int, default=1, help="repeat every point N times, ids <id>~<k> (default 1); "
+                   "serve the same plant with `riskwatch serve --scale N` or its readings are unknown points")
     p.add_argument("--batch", type=int, default=0, help="readings per gateway message; 0 = one message per reading")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--duration", type=float, help="seconds to run (default: until Ctrl-C)")
@@ -80,8 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"riskwatch: configuration errors:\n{e}", file=sys.stderr)
         return 1
-    except PortInUse as e:
+    except (PortInUse, FileNotFoundError, ConnectionError, TimeoutError) as e:
         print(f"riskwatch: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"riskwatch: {e.strerror or e} ({getattr(e, 'filename', '') or 'network'})", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -97,7 +104,7 @@ def _check(args) -> int:
 def _serve(args) -> int:
     from riskwatch.app import run
 
-    plant = load_plant(args.config)
+    plant = load_plant(args.config).scaled(args.scale)
     if not plant.users:
         print(f"riskwatch: {args.config} has no users: every route but /healthz needs a token. Add users with "
               "name, role and token (token: env:VARIABLE keeps it out of the file).", file=sys.stderr)

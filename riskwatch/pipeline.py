@@ -1,7 +1,10 @@
-"""The pipeline, read top to bottom: messages -> decode -> commit -> ack -> detect -> alert -> push.
+"""The pipeline, read top to bottom: messages -> decode -> commit -> detect -> alert -> ack -> push.
 
 The store and the alert book are written from one writer thread, so the event loop never waits on a disk
-sync and SQLite sees a single writer. A message is acknowledged to the broker only after its commit.
+sync and SQLite sees a single writer. A message is acknowledged to the broker only after its readings are
+committed AND detected AND their findings are in the alert book: a crash anywhere before that means the broker
+delivers it again, the store ignores the copy, and the detectors see it again. Detection of one batch overlaps
+the commit of the next.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from ingest.store import ReadingStore
 log = logging.getLogger("riskwatch.pipeline")
 
 DETECT_QUEUE_BATCHES = 8
+POISON_AFTER = 3  # failed attempts before a batch is written message by message
 
 
 class Sink(Protocol):
@@ -44,12 +48,16 @@ class Counters:
     rejected: int = 0
     rejected_by_reason: Counter = field(default_factory=Counter)
     store_errors: int = 0
+    last_store_error_at: float | None = None
+    book_errors: int = 0
+    last_book_error_at: float | None = None
+    detect_errors: int = 0
     last_commit_at: float | None = None
 
 
-def default_detectors(plant: Plant, started: float) -> list[Detector]:
+def default_detectors(plant: Plant, started: float, last_seen: dict[str, float] | None = None) -> list[Detector]:
     points = plant.point_map()
-    return [ThresholdDetector(points), StaleDetector(points, started)]
+    return [ThresholdDetector(points), StaleDetector(points, started, last_seen)]
 
 
 class Pipeline:
@@ -69,29 +77,58 @@ class Pipeline:
                 d.assume(point, rule, tier)
 
     async def consume(self, source) -> None:
-        """Runs until cancelled: every batch is committed, then acknowledged, then detected. Detection of one
-        batch overlaps the commit of the next (the writer is a thread); a full queue holds back the acks, so the
-        broker stops sending rather than memory growing."""
-        committed: asyncio.Queue[list[Reading]] = asyncio.Queue(maxsize=DETECT_QUEUE_BATCHES)
-        detecting = asyncio.create_task(self._detect_in_order(committed))
+        """Runs until cancelled. A full detection queue holds back acks, so the broker stops sending (its
+        receive maximum) rather than memory growing."""
+        committed: asyncio.Queue = asyncio.Queue(maxsize=DETECT_QUEUE_BATCHES)
+        detecting = asyncio.create_task(self._detect_then_ack(committed, source))
         try:
             async for batch in source.batches():
                 readings = await self.commit(batch)
-                source.ack(batch)
-                await committed.put(readings)
+                await committed.put((batch, readings))
         finally:
-            detecting.cancel()
+            detecting.cancel()  # what was not acknowledged yet is delivered again on the next start
 
-    async def _detect_in_order(self, committed: asyncio.Queue) -> None:
+    async def _detect_then_ack(self, committed: asyncio.Queue, source) -> None:
         while True:
-            readings = await committed.get()
+            batch, readings = await committed.get()
             try:
                 await self.detect(readings)
-            except Exception:  # stored and acknowledged already; the next batch is detected as usual
+            except Exception:  # a detector bug: the readings are stored; redelivering them would loop forever
+                self.counters.detect_errors += 1
                 log.exception("detection failed on a batch of %d readings", len(readings))
+            source.ack(batch)
 
     async def commit(self, batch: list[Message]) -> list[Reading]:
         now = self.clock()
+        readings, rejects = self._decode(batch, now)
+        delay, attempts = 0.5, 0
+        while True:
+            try:
+                result = await self.in_writer(self.store.write, readings, rejects, now)
+                break
+            except Exception:  # disk full, locked database...: the batch stays unacknowledged
+                self.counters.store_errors += 1
+                self.counters.last_store_error_at = now
+                attempts += 1
+                log.exception("store write failed (attempt %d); retrying in %.1f s", attempts, delay)
+                if attempts == POISON_AFTER:
+                    readings, rejects = await self._isolate_poison(batch, now)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10)
+        c = self.counters
+        c.messages += len(batch)
+        c.accepted += result.inserted
+        c.duplicates += result.duplicates
+        for reason, n in result.rejected_by_reason.items():
+            c.rejected += n
+            c.rejected_by_reason[reason] += n
+        c.last_commit_at = now
+        if result.conflicting:  # a second value for a stored (point, ts) is not what the plant measured
+            skip = {id(r) for r in result.conflicting}
+            readings = [r for r in readings if id(r) not in skip]
+        return readings
+
+    def _decode(self, batch: list[Message], now: float) -> tuple[list[Reading], list[Rejected]]:
         readings: list[Reading] = []
         rejects: list[Rejected] = []
         for m in batch:
@@ -100,27 +137,24 @@ class Pipeline:
             except Exception as e:  # a decoder bug must cost one message, never the pipeline
                 log.exception("decoder failed on a message from %s", m.topic)
                 rejects.append(Rejected(Reason.BAD_SHAPE, f"could not decode: {type(e).__name__}", m.topic,
-                                        m.payload[:1024]))
-        loop = asyncio.get_running_loop()
-        delay = 0.5
-        while True:
+                                        m.payload))
+        return readings, rejects
+
+    async def _isolate_poison(self, batch: list[Message], now: float) -> tuple[list[Reading], list[Rejected]]:
+        """A batch that keeps failing may hold one message the store cannot take: write the messages one by
+        one and keep each one that fails as rejected, so one bad message cannot stop the plant's data."""
+        readings: list[Reading] = []
+        rejects: list[Rejected] = []
+        for m in batch:
+            r, j = self._decode([m], now)
             try:
-                result = await loop.run_in_executor(self.writer, self.store.write, readings, rejects, now)
-                break
-            except Exception:  # disk full, locked database...: keep the batch unacknowledged and try again
-                self.counters.store_errors += 1
-                log.exception("store write failed; retrying in %.1f s (messages stay unacknowledged)", delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10)
-        c = self.counters
-        c.messages += len(batch)
-        c.accepted += result.inserted
-        c.duplicates += result.duplicates
-        c.rejected += result.rejected
-        for r in rejects:
-            c.rejected_by_reason[r.reason.value] += 1
-        c.last_commit_at = now
-        return readings
+                await self.in_writer(self.store.check, r, j)
+                readings += r
+                rejects += j
+            except Exception as e:
+                log.error("message on %s cannot be stored (%s); keeping it as rejected", m.topic, e)
+                rejects.append(Rejected(Reason.STORE_ERROR, f"{type(e).__name__}: {e}", m.topic, m.payload))
+        return readings, rejects
 
     async def detect(self, readings: list[Reading]) -> None:
         if not readings:
@@ -131,10 +165,14 @@ class Pipeline:
         findings: list[Finding] = []
         for point, rows in by_point.items():
             rows.sort(key=lambda r: r.ts_ms)
-            ts = np.fromiter((r.ts_ms for r in rows), float, len(rows)) / 1000.0
-            values = np.fromiter((r.value for r in rows), float, len(rows))
+            n = len(rows)
+            arrived = np.fromiter((r.received_ms or r.ts_ms for r in rows), float, n) / 1000.0
+            # a reading stamped ahead of its arrival is judged at its arrival: a fast device clock must not
+            # push a detector's notion of time into the future and make it skip the readings that follow
+            ts = np.minimum(np.fromiter((r.ts_ms for r in rows), float, n) / 1000.0, arrived)
+            values = np.fromiter((r.value for r in rows), float, n)
             for d in self.detectors:
-                findings.extend(d.feed(point, ts, values))
+                findings.extend(d.feed(point, arrived if d.clock == "arrival" else ts, values))
         await self._raise(findings)
         self.sink.values(readings)
 
@@ -145,17 +183,38 @@ class Pipeline:
         await self._raise(findings)
 
     async def _raise(self, findings: list[Finding]) -> None:
-        if findings:
-            events = await asyncio.get_running_loop().run_in_executor(self.writer, self.book.apply, findings)
-            self.sink.alert_events(events)
+        """Findings are never dropped: detectors report a change once, so a failed write is retried."""
+        if not findings:
+            return
+        delay = 0.5
+        while True:
+            try:
+                events = await self.in_writer(self.book.apply, findings)
+                break
+            except Exception:
+                self.counters.book_errors += 1
+                self.counters.last_book_error_at = self.clock()
+                log.exception("alert book write failed; retrying in %.1f s", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10)
+        self.sink.alert_events(events)
 
-    async def run_ticks(self, period_s: float = 1.0) -> None:
+    async def run_ticks(self, source, period_s: float = 1.0, settle_s: float = 10.0) -> None:
+        """Silence is judged once the broker has handed over what it queued while we were away (or after
+        settle_s, if it never answers: then every point is silent as far as anyone can tell)."""
+        started = time.monotonic()
+        while time.monotonic() - started < settle_s and not (source.connected and source.backlog == 0):
+            await asyncio.sleep(0.1)
         while True:
             await asyncio.sleep(period_s)
             try:
                 await self.tick()
             except Exception:
                 log.exception("tick failed; the next one will try again")
+
+    async def in_writer(self, fn, *args):
+        """Runs a write on the pipeline's writer thread: everything written to the database, in one order."""
+        return await asyncio.get_running_loop().run_in_executor(self.writer, fn, *args)
 
     def close(self) -> None:
         self.writer.shutdown(wait=True)

@@ -91,10 +91,17 @@ def test_a_message_exactly_at_the_size_limit_is_accepted():
 
 # --- rejections, one reason each --------------------------------------------------------------------------------
 
-def test_an_oversized_message_is_rejected_and_only_its_head_is_kept():
-    payload = json.dumps({"ts": T0, "value": 40.0, "pad": "x" * 5000}).encode()
+def test_an_oversized_message_is_rejected_and_only_its_first_64_kib_are_kept():
+    payload = json.dumps({"ts": T0, "value": 40.0, "pad": "x" * 100_000}).encode()
     r = rejected(payload, max_message_bytes=4096)
-    assert r.reason == Reason.OVERSIZED and str(len(payload)) in r.detail and len(r.payload) == 1024
+    assert r.reason == Reason.OVERSIZED and str(len(payload)) in r.detail
+    assert r.payload == payload[:65_536]
+
+
+def test_two_oversized_messages_with_the_same_head_are_two_rejections():
+    head = b'{"ts": 1, "value": 40.0, "pad": "' + b"x" * 70_000
+    first, second = rejected(head + b'a"}', max_message_bytes=4096), rejected(head + b'b"}', max_message_bytes=4096)
+    assert first.payload == second.payload and first.digest != second.digest
 
 
 @pytest.mark.parametrize("payload", [b"{not json", b'{"ts": 1, "value": }', b"", b"\xff\xfe\xfa garbage"])

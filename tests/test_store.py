@@ -50,3 +50,22 @@ def test_a_short_range_returns_raw_readings_and_a_long_one_buckets_with_min_max_
 
 def test_an_unknown_point_has_no_history(tmp_path):
     assert SQLiteStore(tmp_path / "rw.db").history("nope", 0, 10).rows == []
+
+
+def test_another_value_for_a_stored_instant_is_rejected_as_a_conflict_not_counted_as_a_copy(tmp_path):
+    store = SQLiteStore(tmp_path / "rw.db")
+    store.write([Reading("sump1.h2s", T0, 0.4)], [], 0.0)
+    result = store.write([Reading("sump1.h2s", T0, 0.4), Reading("sump1.h2s", T0, 9.9)], [], 1.0)
+    assert (result.inserted, result.duplicates, result.rejected_by_reason) == (0, 1, {"conflicting_duplicate": 1})
+    assert [r.value for r in result.conflicting] == [9.9]
+    kept = store.rejected()
+    assert kept[0]["reason"] == "conflicting_duplicate" and "stored 0.4, received 9.9" in kept[0]["detail"]
+    assert store.readings("sump1.h2s") == [(T0, 0.4)]
+
+
+def test_a_rejection_with_unencodable_text_is_kept_rather_than_stopping_the_store(tmp_path):
+    store = SQLiteStore(tmp_path / "rw.db")
+    bad = Rejected(Reason.UNKNOWN_POINT, "point '\ud800' is not configured", "rw/v1/demo/gateway/gw1",
+                   b'{"readings":[{"point":"\\ud800","value":1}]}', "\ud800")
+    assert store.write([Reading("dust1.dp", T0, 1000.0)], [bad], 0.0).rejected == 1
+    assert store.rejected()[0]["point"] == "\\ud800"
