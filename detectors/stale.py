@@ -41,35 +41,56 @@ class StaleDetector:
         self._tier: dict[str, Tier] = {}
 
     def feed(self, point: str, ts: np.ndarray, values: np.ndarray) -> list[Finding]:
-        if point not in self.points or len(ts) == 0:
+        """Silences between readings of one batch count too (a gateway back-filling after an outage, or a
+        replay): each gap longer than the limit becomes an offline episode at the times it really happened."""
+        p = self.points.get(point)
+        if p is None or len(ts) == 0:
             return []
-        t = float(ts.max())
-        if t <= self._last.get(point, -np.inf):
-            return []  # a redelivered or late reading says nothing about whether the sensor talks now
-        self._last[point] = t
-        if self._tier.pop(point, Tier.NORMAL) != Tier.NORMAL:
-            p = self.points[point]
-            return [Finding(point, "stale", Tier.NORMAL, t, float(values[-1]),
-                            f"{p.name} 数据已恢复", f"{p.name_en or p.id} reporting again")]
-        return []
+        last = self._last[point]
+        ts = ts[ts > last]  # a redelivered or late reading says nothing about whether the sensor talks now
+        if len(ts) == 0:
+            return []
+        limit = p.stale_factor * p.interval_s
+        starts = np.concatenate(([last], ts[:-1]))
+        gaps = np.flatnonzero(ts - starts > limit)
+        out: list[Finding] = []
+        if self._tier.get(point, Tier.NORMAL) != Tier.NORMAL and (len(gaps) == 0 or gaps[0] != 0):
+            gaps = np.concatenate(([0], gaps))  # silent before this batch: its first reading ends that
+        for i in gaps:
+            out += self._silence(p, float(starts[i]), float(ts[i]))
+            out.append(Finding(point, "stale", Tier.NORMAL, float(ts[i]), float(values[i]),
+                               f"{p.name} 数据已恢复", f"{p.name_en or p.id} reporting again"))
+            self._tier.pop(point, None)
+        self._last[point] = float(ts[-1])
+        return out
 
     def tick(self, now: float) -> list[Finding]:
         out = []
         for point, last in self._last.items():
             p = self.points[point]
-            silent = now - last
-            if silent <= p.stale_factor * p.interval_s:
+            if now - last > p.stale_factor * p.interval_s:
+                out += self._silence(p, last, now, at_now=True)
+        return out
+
+    def _silence(self, p: Point, last: float, until: float, at_now: bool = False) -> list[Finding]:
+        """The tier rises of a silence that began at `last` and has lasted until `until`."""
+        limit = p.stale_factor * p.interval_s
+        steps = [(limit, Tier.RED if p.interlock else Tier.BLUE), (max(limit, YELLOW_AFTER_S), Tier.YELLOW),
+                 (max(limit, ORANGE_AFTER_S), Tier.ORANGE)]
+        crossed = [(offset, tier) for offset, tier in steps
+                   if until - last > offset and tier > self._tier.get(p.id, Tier.NORMAL)]
+        if at_now:
+            crossed = crossed[-1:]  # judged now: one alarm at the tier the silence has reached
+        out = []
+        for offset, tier in crossed:
+            if tier <= self._tier.get(p.id, Tier.NORMAL):
                 continue
-            tier = Tier.RED if p.interlock else Tier.BLUE
-            if silent > ORANGE_AFTER_S:
-                tier = max(tier, Tier.ORANGE)
-            elif silent > YELLOW_AFTER_S:
-                tier = max(tier, Tier.YELLOW)
-            if self._tier.get(point, Tier.NORMAL) != tier:
-                self._tier[point] = tier
-                out.append(Finding(point, "stale", tier, now, None,
-                                   f"{p.name} 已 {silent:.0f} 秒无数据（应每 {p.interval_s:g} 秒上报）",
-                                   f"{p.name_en or p.id}, no data for {silent:.0f} s (expected every {p.interval_s:g} s)"))
+            self._tier[p.id] = tier
+            at = until if at_now else last + offset
+            silent = at - last
+            out.append(Finding(p.id, "stale", tier, at, None,
+                               f"{p.name} 已 {silent:.0f} 秒无数据（应每 {p.interval_s:g} 秒上报）",
+                               f"{p.name_en or p.id}, no data for {silent:.0f} s (expected every {p.interval_s:g} s)"))
         return out
 
     def assume(self, point: str, rule: str, tier: Tier) -> None:

@@ -168,3 +168,20 @@ def test_assume_makes_a_restarted_detector_agree_with_an_open_stale_alert():
     assert d.tick(T0 + 1000) == []  # already yellow: nothing to raise again
     back = heard(d, H2S, 1001)
     assert [f.tier for f in back] == [Tier.NORMAL]  # and the book's alert is cleared when data returns
+
+
+def test_a_silence_inside_a_back_filled_batch_is_an_offline_episode_at_the_times_it_happened():
+    d = StaleDetector({"sump1.h2s": _h2s()}, started=T0)
+    times = np.array([T0 + 1, T0 + 2, T0 + 1000, T0 + 1001])  # a gateway buffered through a 998 s outage
+    found = d.feed("sump1.h2s", times, np.zeros(4))
+    assert [(f.tier, f.ts) for f in found] == [(Tier.BLUE, T0 + 5), (Tier.YELLOW, T0 + 2 + 900), (Tier.NORMAL, T0 + 1000)]
+    assert d.tick(T0 + 1002) == []
+
+
+def test_a_tick_after_a_long_silence_raises_one_alarm_at_the_tier_reached():
+    d = StaleDetector({"sump1.h2s": _h2s()}, started=T0)
+    assert [f.tier for f in d.tick(T0 + 3 * 3600)] == [Tier.ORANGE]
+
+
+def _h2s():
+    return load_plant(DEMO).point_map()["sump1.h2s"]
