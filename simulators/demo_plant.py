@@ -68,12 +68,19 @@ BY_KIND: dict[str, Behaviour] = {
     "metal_temp": Behaviour(720.0, 0.8, 6.0, 1),
     "mould_level": Behaviour(120.0, 1.0, 3.0, 1),
     "gas_main_pressure": Behaviour(9.0, 0.08, 0.3, 2),
+    "spark_count": Behaviour(0.0, shape="state"),
+    "strainer_dp": Behaviour(12.0, 0.3, 1.0, 1),
+    "pit_water_temp": Behaviour(28.0, 0.15, 1.0, 1),
+    "starter_block_deviation": Behaviour(2.0, 0.3, 0.5, 1),
+    "evaporator_pressure": Behaviour(0.35, 0.004, 0.02, 3),
 }
 
 BY_POINT: dict[str, Behaviour] = {
     "steel1.co_b": Behaviour(1.5, 0.4, 0.6, 1),  # the duty room is further from the gas equipment
     "sump1.people": Behaviour(0.0, shape="count", span=2),
     "nh3.discharge_p": Behaviour(1.15, 0.01, 0.04, 3),
+    "dust1.humidity": Behaviour(55.0, 0.5, 4.0, 1),
+    "nh3.defrost": Behaviour(0.0, shape="state"),
 }
 
 

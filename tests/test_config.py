@@ -49,12 +49,13 @@ def one_problem(path: Path) -> str:
 
 # --- the shipped plant --------------------------------------------------------------------------------------
 
-def test_the_demo_plant_loads_with_five_areas_one_from_every_sector():
+def test_the_demo_plant_loads_with_an_area_from_every_sector_and_two_pits_sharing_water():
     plant = load_plant(DEMO)
     assert plant.site == "demo" and plant.name == "示范工厂"
-    assert len(plant.areas) == 5
-    assert sorted(a.sector for a in plant.areas) == sorted(Sector)
-    assert len(plant.points) == 22
+    assert len(plant.areas) == 6
+    assert {a.sector for a in plant.areas} == set(Sector)
+    assert [a.id for a in plant.areas if a.sector == Sector.ALUMINIUM_CASTING] == ["cast1", "cast2"]
+    assert len(plant.points) == 37
     assert {p.area for p in plant.points} == {a.id for a in plant.areas}  # every area has points
 
 
@@ -82,7 +83,8 @@ def test_every_demo_point_with_a_kind_inherits_its_standard_preset():
 
 def test_the_interlock_grade_casting_points_inherit_interlock_from_their_presets():
     plant = load_plant(DEMO).point_map()
-    assert {p.id for p in plant.values() if p.interlock} == {"cast1.water_p", "cast1.water_q", "cast1.level"}
+    assert {p.id for p in plant.values() if p.interlock} == {
+        "cast1.water_p", "cast1.water_q", "cast1.level", "cast1.block_dev", "cast2.water_p", "cast2.water_q", "cast2.level"}
 
 
 @pytest.mark.parametrize("kind", sorted(load_standards()))
@@ -292,4 +294,4 @@ def test_check_config_on_a_missing_file_exits_1_naming_it(tmp_path):
 def test_check_config_passes_the_shipped_demo_plant():
     result = check_config("config/demo.yaml")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "config/demo.yaml: OK, site demo (示范工厂), 5 areas, 22 points, 0 users"
+    assert result.stdout.strip() == "config/demo.yaml: OK, site demo (示范工厂), 6 areas, 37 points, 0 users"

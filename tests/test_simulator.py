@@ -6,7 +6,7 @@ import pytest
 
 from config.load import DEMO, load_plant
 from config.model import Plant, Point, Tier
-from simulators.demo_plant import INCIDENT_DURATION_S, DemoPlant
+from simulators.demo_plant import INCIDENT_DURATION_S, DemoPlant, behaviour_of
 
 HOPPER = "dust1.hopper_t"
 
@@ -47,7 +47,7 @@ def test_same_seed_gives_the_same_values_whatever_the_order_of_sampling(plant):
 def test_a_different_seed_gives_different_noise(plant):
     one, two = DemoPlant(plant, seed=1), DemoPlant(plant, seed=2)
     a, b = hour_at_1hz(one)[:60], hour_at_1hz(two)[:60]
-    noisy = [i for i, p in enumerate(plant.points) if p.kind not in ("run_state", None) or p.id == "nh3.discharge_p"]
+    noisy = [i for i, p in enumerate(plant.points) if behaviour_of(p).shape not in ("state", "count")]
     changed = [plant.points[i].id for i in noisy if not np.array_equal(a[:, i], b[:, i])]
     assert changed == [plant.points[i].id for i in noisy]
 
@@ -82,7 +82,7 @@ def test_normal_operation_reads_like_a_running_plant(plant):
     assert abs(column["cast1.water_q"].mean() - 120) < 2
     assert abs(column["cast1.metal_t"].mean() - 720) < 10
     assert column["steel1.co_a"].max() < 10 and column["sump1.h2s"].max() < 2
-    assert all(np.std(column[p.id]) > 0 for p in plant.points if p.kind != "run_state")  # nothing looks stuck
+    assert all(np.std(column[p.id]) > 0 for p in plant.points if behaviour_of(p).shape != "state")  # nothing stuck
 
 
 def test_dust_hopper_self_heating_crosses_yellow_then_orange_then_red_and_cools_back(plant):
