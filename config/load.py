@@ -97,6 +97,8 @@ def _reference_problems(raw: dict[str, Any]) -> list[str]:
         if p.get("id") in seen:
             problems.append(f"{where}.id: duplicate point id {p.get('id')!r}")
         seen.add(p.get("id"))
+        if "active_when" in p and p["active_when"] not in {q.get("id") for q in raw["points"] if isinstance(q, dict)}:
+            problems.append(f"{where}.active_when: {p['active_when']!r} is not a point")
         if "area" in p and p["area"] not in known:
             problems.append(f"{where}.area: area {p['area']!r} is not in areas "
                             f"({', '.join(sorted(str(a) for a in known))})")

@@ -93,6 +93,8 @@ class Point(_Strict):
     off_delay_s: float = Field(0.0, ge=0, description="a tier clears only after this long back inside its limit")
     stale_factor: float = Field(3.0, gt=1, description="silent for more than this many intervals = offline")
     interlock: bool = Field(False, description="interlock-grade point: losing it is a red alarm")
+    active_when: str | None = Field(None, description="id of a 0/1 status point: the limits apply only while it "
+                                    "reads 1 (casting active, fan running); a stop clears the alarm")
 
     @field_validator("high", "low")
     @classmethod
@@ -190,9 +192,12 @@ class Plant(_Strict):
     def _references(self) -> "Plant":
         _unique([p.id for p in self.points], "point id")
         known = {a.id for a in self.areas}
+        ids = {p.id for p in self.points}
         for p in self.points:
             if p.area not in known:
                 raise ValueError(f"point {p.id!r} names area {p.area!r}, which is not in areas ({', '.join(sorted(known))})")
+            if p.active_when is not None and p.active_when not in ids:
+                raise ValueError(f"point {p.id!r}: active_when names {p.active_when!r}, which is not a point")
         return self
 
     def point_map(self) -> dict[str, Point]:

@@ -47,6 +47,9 @@ class ThresholdDetector:
             for rule, limits, rising in (("high", p.high, True), ("low", p.low, False)):
                 if limits is not None:
                     self._sides[(p.id, rule)] = _Side(rising, limits.by_tier())
+        # plant state: a point whose limits apply only while a status point reads 1 (casting, fan running)
+        self.status_points = {p.active_when for p in points.values() if p.active_when}
+        self._status: dict[str, tuple[list[float], list[float]]] = {s: ([], []) for s in self.status_points}
 
     def feed(self, point: str, ts: np.ndarray, values: np.ndarray) -> list[Finding]:
         p = self.points.get(point)
@@ -59,23 +62,36 @@ class ThresholdDetector:
             if len(ts) == 0:
                 return []
         self._last_ts[point] = float(ts[-1])
+        if point in self._status:
+            self._record_status(point, ts, values)
+        active = self._active(p.active_when, ts) if p.active_when else None
         out: list[Finding] = []
         for rule in ("high", "low"):
             side = self._sides.get((point, rule))
             if side is not None:
-                out.extend(self._run(p, rule, side, ts, values))
+                out.extend(self._run(p, rule, side, ts, values, active))
         out.sort(key=lambda f: f.ts)  # a two-sided point's findings reach the event log in time order
         return out
 
-    def _run(self, p: Point, rule: str, side: _Side, ts: np.ndarray, values: np.ndarray) -> list[Finding]:
+    def _run(self, p: Point, rule: str, side: _Side, ts: np.ndarray, values: np.ndarray,
+             active: np.ndarray | None) -> list[Finding]:
         first_limit = side.limits[0][1]
         quiet = values < first_limit if side.rising else values > first_limit
+        if active is not None:
+            quiet = quiet | ~active
         if side.current == Tier.NORMAL and bool(quiet.all()):
             side.beyond_since.clear()  # fast path: nothing near any limit in this batch
             return []
         out = []
         sign = 1.0 if side.rising else -1.0
-        for t, v in zip(ts.tolist(), values.tolist()):
+        for i, (t, v) in enumerate(zip(ts.tolist(), values.tolist())):
+            if active is not None and not active[i]:  # the process is stopped: its limits do not apply
+                side.beyond_since.clear()
+                side.inside_since.clear()
+                if side.current != Tier.NORMAL:
+                    side.current = Tier.NORMAL
+                    out.append(self._stopped(p, rule, t, v))
+                continue
             for tier, limit in side.limits:
                 beyond = sign * (v - limit) >= 0
                 inside = sign * (v - (limit - sign * p.deadband)) < 0
@@ -108,6 +124,30 @@ class ThresholdDetector:
         return Finding(p.id, rule, tier, t, v,
                        f"{p.name} {fmt(v)}{p.unit}，{zh_dir}{tier.zh}阈值 {fmt(limit)}{p.unit}",
                        f"{name_en} {fmt(v)} {p.unit}, {en_dir} {tier.label} limit {fmt(limit)} {p.unit}")
+
+    def _stopped(self, p: Point, rule: str, t: float, v: float) -> Finding:
+        s = self.points.get(p.active_when)
+        zh, en = (s.name, s.name_en or s.id) if s else (p.active_when, p.active_when)
+        return Finding(p.id, rule, Tier.NORMAL, t, v, f"{zh}已停止，{p.name}限值不再适用",
+                       f"{en} stopped: {p.name_en or p.id} limits no longer apply")
+
+    def _record_status(self, point: str, ts: np.ndarray, values: np.ndarray) -> None:
+        times, states = self._status[point]
+        for t, v in zip(ts.tolist(), (values >= 0.5).tolist()):
+            if not states or states[-1] != v:
+                times.append(t)
+                states.append(v)
+        if len(times) > 1000:  # only the recent changes matter; readings older than these are not fed again
+            del times[:-100], states[:-100]
+
+    def _active(self, status: str, ts: np.ndarray) -> np.ndarray:
+        """Whether the status point read 1 at each time; unknown status counts as running (limits apply)."""
+        times, states = self._status.get(status, ([], []))
+        if not times:
+            return np.ones(len(ts), bool)
+        idx = np.searchsorted(np.asarray(times), ts, side="right") - 1
+        known = np.asarray(states + [True])  # index -1 (before the first known change): running
+        return known[idx]
 
     def tick(self, now: float) -> list[Finding]:
         return []  # delays are judged on reading timestamps; silence is the stale detector's job

@@ -60,6 +60,23 @@ def default_detectors(plant: Plant, started: float, last_seen: dict[str, float] 
     return [ThresholdDetector(points), StaleDetector(points, started, last_seen)]
 
 
+def detect_groups(detectors: list[Detector], groups: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]
+                  ) -> list[Finding]:
+    """Runs each point's readings (point, reading times, arrival times, values) through every detector, in
+    time order. Live and `riskwatch eval` both detect through here. Status points go first, so a limit that
+    applies only while a process runs sees that process's state for the same moment."""
+    status = set().union(*(getattr(d, "status_points", ()) for d in detectors))
+    findings: list[Finding] = []
+    for point, ts, arrived, values in sorted(groups, key=lambda g: g[0] not in status):
+        # a reading stamped ahead of its arrival is judged at its arrival: a fast device clock must not push a
+        # detector's notion of time into the future and make it skip the readings that follow
+        ts = np.minimum(ts, arrived)
+        for d in detectors:
+            findings.extend(d.feed(point, arrived if d.clock == "arrival" else ts, values))
+    findings.sort(key=lambda f: f.ts)
+    return findings
+
+
 class Pipeline:
     def __init__(self, plant: Plant, store: ReadingStore, book: AlertBook, detectors: list[Detector], sink: Sink,
                  clock: Callable[[], float] = time.time):
@@ -162,18 +179,14 @@ class Pipeline:
         by_point: dict[str, list[Reading]] = defaultdict(list)
         for r in readings:
             by_point[r.point].append(r)
-        findings: list[Finding] = []
+        groups = []
         for point, rows in by_point.items():
             rows.sort(key=lambda r: r.ts_ms)
             n = len(rows)
             arrived = np.fromiter((r.received_ms or r.ts_ms for r in rows), float, n) / 1000.0
-            # a reading stamped ahead of its arrival is judged at its arrival: a fast device clock must not
-            # push a detector's notion of time into the future and make it skip the readings that follow
-            ts = np.minimum(np.fromiter((r.ts_ms for r in rows), float, n) / 1000.0, arrived)
-            values = np.fromiter((r.value for r in rows), float, n)
-            for d in self.detectors:
-                findings.extend(d.feed(point, arrived if d.clock == "arrival" else ts, values))
-        await self._raise(findings)
+            ts = np.fromiter((r.ts_ms for r in rows), float, n) / 1000.0
+            groups.append((point, ts, arrived, np.fromiter((r.value for r in rows), float, n)))
+        await self._raise(detect_groups(self.detectors, groups))
         self.sink.values(readings)
 
     async def tick(self, now: float | None = None) -> None:
