@@ -29,7 +29,7 @@ class StaleDetector:
     >>> d.feed("h2s", np.array([1.0]), np.array([0.5]))
     []
     >>> [(f.tier.name, f.reason_en) for f in d.tick(5.0)]
-    [('BLUE', 'H2S, no data for 4 s (expected every 1 s)')]
+    [('BLUE', 'H2S, no data for over 3 s (expected every 1 s)')]
     """
 
     clock = "arrival"
@@ -69,28 +69,30 @@ class StaleDetector:
         for point, last in self._last.items():
             p = self.points[point]
             if now - last > p.stale_factor * p.interval_s:
-                out += self._silence(p, last, now, at_now=True)
+                out += self._silence(p, last, now, highest_only=True)
         return out
 
-    def _silence(self, p: Point, last: float, until: float, at_now: bool = False) -> list[Finding]:
-        """The tier rises of a silence that began at `last` and has lasted until `until`."""
+    def _silence(self, p: Point, last: float, until: float, highest_only: bool = False) -> list[Finding]:
+        """The tier rises of a silence that began at `last` and has lasted until `until`, each stamped with the
+        moment the silence crossed its limit (whenever it is noticed: each tick, or a slice of a replay)."""
         limit = p.stale_factor * p.interval_s
         steps = [(limit, Tier.RED if p.interlock else Tier.BLUE), (max(limit, YELLOW_AFTER_S), Tier.YELLOW),
                  (max(limit, ORANGE_AFTER_S), Tier.ORANGE)]
         crossed = [(offset, tier) for offset, tier in steps
                    if until - last > offset and tier > self._tier.get(p.id, Tier.NORMAL)]
-        if at_now:
-            crossed = crossed[-1:]  # judged now: one alarm at the tier the silence has reached
+        if highest_only:
+            crossed = crossed[-1:]  # noticed late (after a restart): one alarm at the tier the silence has reached
         out = []
         for offset, tier in crossed:
             if tier <= self._tier.get(p.id, Tier.NORMAL):
                 continue
             self._tier[p.id] = tier
-            at = until if at_now else last + offset
-            silent = at - last
+            at = last + offset
+            silent = offset
             out.append(Finding(p.id, "stale", tier, at, None,
-                               f"{p.name} 已 {silent:.0f} 秒无数据（应每 {p.interval_s:g} 秒上报）",
-                               f"{p.name_en or p.id}, no data for {silent:.0f} s (expected every {p.interval_s:g} s)"))
+                               f"{p.name} 超过 {_duration_zh(silent)}无数据（应每 {p.interval_s:g} 秒上报）",
+                               f"{p.name_en or p.id}, no data for over {_duration_en(silent)} "
+                               f"(expected every {p.interval_s:g} s)"))
         return out
 
     def assume(self, point: str, rule: str, tier: Tier) -> None:
@@ -103,3 +105,12 @@ class StaleDetector:
     def restore(self, state: dict[str, Any]) -> None:
         self._last.update({k: v for k, v in state.get("last", {}).items() if k in self.points})
         self._tier.update({k: Tier(v) for k, v in state.get("tier", {}).items() if k in self.points})
+
+
+def _duration_zh(s: float) -> str:
+    return f"{s / 3600:g} 小时" if s >= 3600 else f"{s / 60:g} 分钟" if s >= 600 else f"{s:g} 秒"
+
+
+def _duration_en(s: float) -> str:
+    return f"{s / 3600:g} h" if s >= 3600 else f"{s / 60:g} min" if s >= 600 else f"{s:g} s"
+

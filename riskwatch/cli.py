@@ -69,6 +69,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--incident-at", type=float, default=20.0, help="seconds until the hopper self-heating incident")
     p.add_argument("--no-incident", action="store_true", help="a normal plant, no incident")
 
+    p = sub.add_parser("eval", help="score detection on the accident scenarios and alarm quality on normal life",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="examples:\n  riskwatch eval\n  riskwatch eval --scenario kunshan --scenario normal-week "
+                              "--json eval.json\n  riskwatch eval --list\n  riskwatch eval --check   # exit 1 if "
+                              "the bar is not met\n\nEvery scenario runs in simulated time through the same "
+                              "detectors and alert book as `serve`.")
+    p.add_argument("--config", default=str(DEMO), help="plant whose limits are evaluated (default: the demo plant)")
+    p.add_argument("--scenario", action="append", help="run only this scenario (repeatable); default: all")
+    p.add_argument("--seed", type=int, default=1, help="simulation seed (default %(default)s)")
+    p.add_argument("--json", help="also write the results to this file")
+    p.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    p.add_argument("--check", action="store_true", help="exit 1 when the bar is not met (for CI)")
+
     p = sub.add_parser("check-config", help="validate a plant configuration file and list every problem",
                        epilog="example:\n  riskwatch check-config config/demo.yaml",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -80,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        return {"demo": _demo, "serve": _serve, "simulate": _simulate, "check-config": _check}[args.command](args)
+        return {"demo": _demo, "serve": _serve, "simulate": _simulate, "eval": _eval,
+                "check-config": _check}[args.command](args)
     except ConfigError as e:
         print(f"riskwatch: configuration errors:\n{e}", file=sys.stderr)
         return 1
@@ -92,6 +106,35 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _eval(args) -> int:
+    import json
+
+    from riskwatch.eval import evaluate, meets_bar, table
+    from simulators.scenarios import all_scenarios
+
+    scenarios = all_scenarios()
+    if args.list:
+        for name, sc in scenarios.items():
+            kind = "accident" if sc.truth else "must raise nothing" + (f" but {'/'.join(sorted(sc.allowed_rules))}"
+                                                                     if sc.allowed_rules else "")
+            print(f"{name:<24} {sc.duration_s / 3600:6.1f} h  {kind:<32} {sc.title_zh} / {sc.title_en}")
+        return 0
+    unknown = [n for n in args.scenario or [] if n not in scenarios]
+    if unknown:
+        print(f"riskwatch: unknown scenario {', '.join(unknown)}; `riskwatch eval --list` shows them", file=sys.stderr)
+        return 2
+    chosen = [scenarios[n] for n in args.scenario] if args.scenario else list(scenarios.values())
+    started = time.perf_counter()
+    result = evaluate(load_plant(args.config), chosen, args.seed, lambda s: print(s, file=sys.stderr, flush=True))
+    result["total_wall_s"] = round(time.perf_counter() - started, 1)
+    print(table(result))
+    fails = meets_bar(result)
+    print("\nbar: " + ("met" if not fails else "NOT met:\n  " + "\n  ".join(fails)))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+    return 1 if args.check and fails else 0
 
 
 def _check(args) -> int:

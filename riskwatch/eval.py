@@ -1,0 +1,206 @@
+"""`riskwatch eval`: every scenario through the live detectors and alert book, on a simulated clock.
+
+Readings are fed in one-minute slices of simulated time through `detect_groups` (the function the live
+pipeline detects with), silence is judged at each slice's end, and findings go to a real AlertBook. What
+comes out is scored: lead time before each accident's danger point, and alarm-system quality on the scenarios
+that must raise nothing (ISA-18.2 / EEMUA 191 yardsticks, domain.md section 7).
+"""
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from alerting.book import AlertBook, AlertEvent
+from config.model import Plant, Tier
+from riskwatch.pipeline import default_detectors, detect_groups
+from simulators.scenarios import Scenario
+
+SLICE_S = 60.0
+TEN_MIN_S = 600.0
+CHATTER_WINDOW_S = 60.0
+CHATTER_TRANSITIONS = 3
+TRANSITIONS = ("raised", "tier_up", "tier_down", "cleared")
+
+
+@dataclass
+class Replay:
+    scenario: Scenario
+    events: list[AlertEvent]
+    start: float
+    points: set[str]
+    readings: int
+    wall_s: float
+
+    def at(self, ev: AlertEvent) -> float:
+        """Seconds since the scenario's start."""
+        return ev.ts - self.start
+
+
+def replay(plant: Plant, scenario: Scenario, seed: int = 1) -> Replay:
+    t0 = time.perf_counter()
+    series = scenario.series(plant, seed)
+    start = scenario.start_epoch
+    points = [p for p in plant.points if p.id in series]
+    sub = plant.model_copy(update={"points": points})
+    detectors = default_detectors(sub, start)
+    book = AlertBook(":memory:", sub.point_map())
+    edges = np.arange(0.0, scenario.duration_s + SLICE_S, SLICE_S)
+    cuts = {p: np.searchsorted(t, edges) for p, (t, _) in series.items()}
+    for k in range(len(edges) - 1):
+        groups = []
+        for point, (t, v) in series.items():
+            i0, i1 = cuts[point][k], cuts[point][k + 1]
+            if i1 > i0:
+                ts = start + t[i0:i1]
+                groups.append((point, ts, ts, v[i0:i1]))  # in simulation a reading arrives when it is taken
+        findings = detect_groups(detectors, groups)
+        now = start + edges[k + 1]
+        findings += [f for d in detectors for f in d.tick(now)]
+        if findings:
+            book.apply(sorted(findings, key=lambda f: f.ts))
+    events = book.events_since(0, 10**9)
+    book.close()
+    return Replay(scenario, events, start, set(series), sum(len(t) for t, _ in series.values()),
+                  time.perf_counter() - t0)
+
+
+def score_accident(run: Replay) -> dict:
+    """Detected = an alert at yellow or above on a point where the hazard shows (a dead-sensor alarm is not
+    detection). Lead time = danger point minus that first alert: positive is in time, negative is late."""
+    truth = run.scenario.truth
+    on_hazard = [e for e in run.events if e.alert.point in truth.points and e.alert.rule != "stale"
+                 and e.kind in ("raised", "tier_up")]
+
+    def first(min_tier: Tier) -> float | None:
+        return next((run.at(e) for e in on_hazard if e.tier >= min_tier), None)
+
+    yellow, orange = first(Tier.YELLOW), first(Tier.ORANGE)
+    before = [e.tier for e in on_hazard if run.at(e) <= truth.danger_s]
+    return {
+        "name": run.scenario.name, "sector": run.scenario.sector.value, "title_zh": run.scenario.title_zh,
+        "detected": yellow is not None,
+        "lead_time_s": None if yellow is None else round(truth.danger_s - yellow, 1),
+        "orange_lead_time_s": None if orange is None else round(truth.danger_s - orange, 1),
+        "first_tier": on_hazard[0].tier.label if on_hazard else None,
+        "max_tier": max(e.tier for e in on_hazard).label if on_hazard else None,
+        "tier_at_danger": max(before).label if before else None,
+        "hazard_start_s": truth.hazard_start_s, "danger_s": truth.danger_s,
+        "alerts": _alerts(run),
+    }
+
+
+def alarm_quality(runs: list[Replay], plant: Plant) -> dict:
+    """Per console (one area's operator): alarms per 10 min on average and at the worst, chattering, reds."""
+    areas = {p.id: p.area for p in plant.points}
+    hours = sum(r.scenario.duration_s for r in runs) / 3600
+    consoles: dict[str, list[float]] = defaultdict(list)
+    transitions: dict[tuple, list[float]] = defaultdict(list)
+    reds = 0
+    for r in runs:
+        for e in r.events:
+            if e.kind == "raised":
+                consoles[areas.get(e.alert.point, "?")].append(r.at(e))
+            if e.kind in TRANSITIONS:
+                transitions[(r.scenario.name, e.alert.point, e.alert.rule)].append(r.at(e))
+            if e.kind in ("raised", "tier_up") and e.tier == Tier.RED:
+                reds += 1
+    n_consoles = len({areas[p] for r in runs for p in r.points})
+    total = sum(len(v) for v in consoles.values())
+    return {
+        "hours": round(hours, 1),
+        "consoles": n_consoles,
+        "alarms": total,
+        "alarms_per_10min_per_console": round(total / (n_consoles * hours * 6), 4) if n_consoles and hours else 0.0,
+        "max_alarms_in_10min": max((_most_in(sorted(v), TEN_MIN_S) for v in consoles.values()), default=0),
+        "chattering": sum(1 for v in transitions.values() if _most_in(sorted(v), CHATTER_WINDOW_S) >= CHATTER_TRANSITIONS),
+        "false_red": reds,
+        "by_console": {c: len(v) for c, v in sorted(consoles.items())},
+    }
+
+
+def score_quiet(run: Replay) -> dict:
+    allowed = run.scenario.allowed_rules
+    unexpected = [a for a in _alerts(run) if a["rule"] not in allowed]
+    return {"name": run.scenario.name, "allowed_rules": sorted(allowed), "unexpected": unexpected,
+            "allowed_alerts": len(_alerts(run)) - len(unexpected), "ok": not unexpected}
+
+
+def _alerts(run: Replay) -> list[dict]:
+    episodes: dict[int, dict] = {}
+    for e in run.events:
+        a = episodes.setdefault(e.alert_id, {"point": e.alert.point, "rule": e.alert.rule,
+                                             "raised_s": round(run.at(e), 1), "max_tier": e.tier.label})
+        if e.kind in ("raised", "tier_up") and Tier.parse(a["max_tier"]) < e.tier:
+            a["max_tier"] = e.tier.label
+    return list(episodes.values())
+
+
+def _most_in(times: list[float], width: float) -> int:
+    best, i = 0, 0
+    for j, t in enumerate(times):
+        while t - times[i] >= width:
+            i += 1
+        best = max(best, j - i + 1)
+    return best
+
+
+def evaluate(plant: Plant, scenarios: list[Scenario], seed: int = 1,
+             progress: Callable[[str], None] = lambda s: None) -> dict:
+    accidents, quiet, normal_runs = [], [], []
+    wall: dict[str, float] = {}
+    for i, sc in enumerate(scenarios, 1):
+        progress(f"[{i}/{len(scenarios)}] {sc.name}: {sc.duration_s / 3600:.1f} h simulated ...")
+        run = replay(plant, sc, seed)
+        wall[sc.name] = round(run.wall_s, 2)
+        if sc.truth is not None:
+            accidents.append(score_accident(run))
+        else:
+            quiet.append(score_quiet(run))
+            if not sc.allowed_rules:
+                normal_runs.append(run)
+        progress(f"[{i}/{len(scenarios)}] {sc.name}: {run.readings:,} readings, {len(run.events)} alert events, "
+                 f"{run.wall_s:.1f} s")
+    normal = alarm_quality([r for r in normal_runs if r.scenario.name == "normal-week"] or normal_runs, plant)
+    return {"seed": seed, "scenarios": accidents, "normal": normal, "quiet": quiet, "wall_s": wall}
+
+
+def meets_bar(result: dict) -> list[str]:
+    """The bar of the scenario issue, as sentences of what fails (empty = met)."""
+    fails = []
+    for s in result["scenarios"]:
+        if not s["detected"] or (s["lead_time_s"] or 0) <= 0:
+            fails.append(f"{s['name']}: not detected at yellow or above before its danger point")
+        if s["tier_at_danger"] not in ("orange", "red"):
+            fails.append(f"{s['name']}: {s['tier_at_danger'] or 'nothing'} at the danger point, not orange or red")
+    n = result["normal"]
+    if n["alarms_per_10min_per_console"] > 1:
+        fails.append(f"normal: {n['alarms_per_10min_per_console']} alarms per 10 min per console (> 1)")
+    if n["max_alarms_in_10min"] > 10:
+        fails.append(f"normal: {n['max_alarms_in_10min']} alarms in one 10 min (> 10)")
+    if n["chattering"]:
+        fails.append(f"normal: {n['chattering']} chattering alarms")
+    if n["false_red"]:
+        fails.append(f"normal: {n['false_red']} red alarms")
+    fails += [f"{q['name']}: raised {len(q['unexpected'])} unexpected alarms" for q in result["quiet"] if not q["ok"]]
+    return fails
+
+
+def table(result: dict) -> str:
+    rows = ["scenario               detected  lead (min)  first   at danger  max",
+            "---------------------  --------  ----------  ------  ---------  ------"]
+    for s in result["scenarios"]:
+        lead = "-" if s["lead_time_s"] is None else f"{s['lead_time_s'] / 60:.1f}"
+        rows.append(f"{s['name']:<21}  {'yes' if s['detected'] else 'NO':<8}  {lead:>10}  {s['first_tier'] or '-':<6}  "
+                    f"{s['tier_at_danger'] or '-':<9}  {s['max_tier'] or '-'}")
+    n = result["normal"]
+    rows += ["", f"normal operation: {n['hours']} h over {n['consoles']} consoles: {n['alarms']} alarms, "
+                 f"{n['alarms_per_10min_per_console']} per 10 min per console (bar <= 1), worst 10 min "
+                 f"{n['max_alarms_in_10min']} (bar <= 10), chattering {n['chattering']}, red {n['false_red']}"]
+    for q in result["quiet"]:
+        rows.append(f"{q['name']:<21}  {'ok' if q['ok'] else 'UNEXPECTED ALARMS'}  ({q['allowed_alerts']} allowed "
+                    f"{'/'.join(q['allowed_rules']) or ''} alarms, {len(q['unexpected'])} unexpected)")
+    return "\n".join(rows)
