@@ -68,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration", type=float, help="seconds to run (default: until Ctrl-C)")
     p.add_argument("--incident-at", type=float, default=20.0, help="seconds until the hopper self-heating incident")
     p.add_argument("--no-incident", action="store_true", help="a normal plant, no incident")
+    p.add_argument("--scenario", help="replay a scenario (`riskwatch eval --list`) in real time instead of the "
+                   "demo model; with --speed and --from")
+    p.add_argument("--speed", type=float, default=1.0, help="scenario time per wall-clock second (default 1)")
+    p.add_argument("--from", dest="skip", type=float, default=0.0, help="start this many seconds into the scenario")
 
     p = sub.add_parser("eval", help="score detection on the accident scenarios and alarm quality on normal life",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -135,6 +139,28 @@ def _eval(args) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
     return 1 if args.check and fails else 0
+
+
+def _simulate_scenario(args, plant: Plant, host: str, port: int, stop: threading.Event) -> int:
+    from simulators.replay import publish_scenario
+    from simulators.scenarios import all_scenarios
+
+    scenario = all_scenarios().get(args.scenario)
+    if scenario is None:
+        print(f"riskwatch: unknown scenario {args.scenario!r}; `riskwatch eval --list` shows them", file=sys.stderr)
+        return 2
+    print(f"replaying {scenario.name} ({scenario.title_zh}) from {args.skip:g} s at {args.speed:g}x to "
+          f"{host}:{port}; {scenario.duration_s:.0f} s of scenario; Ctrl-C stops", file=sys.stderr)
+    progress = lambda at, st: print(f"  scenario time {at:8.0f} s  sent {st.sent}  acked {st.acked}",
+                                    file=sys.stderr, flush=True)
+    try:
+        stats = publish_scenario(plant, scenario, host, port, seed=args.seed, speed=args.speed, skip_s=args.skip,
+                                 stop=stop, on_progress=progress)
+    except KeyboardInterrupt:
+        stop.set()
+        return 130
+    print(f"done: sent {stats.sent} readings, {stats.acked} acknowledged by the broker", file=sys.stderr)
+    return 0
 
 
 def _check(args) -> int:
@@ -206,6 +232,8 @@ def _simulate(args) -> int:
         return 2
     stop = threading.Event()
     started = time.time()
+    if args.scenario:
+        return _simulate_scenario(args, plant, host, int(port), stop)
 
     def progress(stats) -> None:
         print(f"  {time.time() - started:6.0f} s  sent {stats.sent}  acked {stats.acked}  behind {stats.behind_s:.1f} s",
