@@ -131,7 +131,8 @@ class ReadingsHealth(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
-    problems: list[str] = Field(description="why the status is degraded, in words")
+    problems: list[Literal["broker_down", "mqtt_thread_stopped", "store_failing", "alert_book_failing",
+                           "ingest_behind"]] = Field(description="why the status is degraded")
     broker: BrokerHealth
     readings: ReadingsHealth
     alerts: dict[str, int] = Field(description="active alerts by tier")

@@ -39,12 +39,12 @@ async def run(plant: Plant, on_ready: Callable[[], None] | None = None,
     def health() -> Health:
         c = pipeline.counters
         now = time.time()
-        problems = [text for bad, text in (
-            (not source.connected, "broker not connected"),
-            (not source.alive, "MQTT network thread stopped"),
-            (c.last_store_error_at is not None and now - c.last_store_error_at < 60, "store write failing"),
-            (c.last_book_error_at is not None and now - c.last_book_error_at < 60, "alert book write failing"),
-            (source.backlog > 10 * plant.ingest.batch_max, "ingest falling behind")) if bad]
+        problems = [code for bad, code in (
+            (not source.connected, "broker_down"),
+            (not source.alive, "mqtt_thread_stopped"),
+            (c.last_store_error_at is not None and now - c.last_store_error_at < 60, "store_failing"),
+            (c.last_book_error_at is not None and now - c.last_book_error_at < 60, "alert_book_failing"),
+            (source.backlog > 10 * plant.ingest.batch_max, "ingest_behind")) if bad]
         return Health(status="degraded" if problems else "ok", problems=problems,
                       broker=BrokerHealth(connected=source.connected, address=source.address,
                                           connects=source.connects, last_error=source.last_error),

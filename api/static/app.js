@@ -15,7 +15,9 @@ const I18N = {
     app: '风险监测预警', login_title: '值班登录', token: '访问令牌', token_ph: '请输入访问令牌', login: '登录',
     logout: '退出', bad_token: '令牌无效', lang_btn: 'EN', sound: '启用声音', live: '实时连接',
     connecting: '正在连接…', silent: '无心跳 {n} 秒', reconnect: '连接断开，{n} 秒后重连', mqtt_down: 'MQTT 断开',
-    mqtt_banner: 'MQTT 断开 — 现场数据未接收', stale_title: '数据已过期 — 显示的不是实时数据',
+    mqtt_banner: 'MQTT 断开 — 现场数据未接收', degraded: '系统降级：{p}',
+    p_broker_down: 'MQTT 断开', p_mqtt_thread_stopped: 'MQTT 接收线程停止', p_store_failing: '数据库写入失败',
+    p_alert_book_failing: '报警记录写入失败', p_ingest_behind: '数据接收积压', stale_title: '数据已过期 — 显示的不是实时数据',
     stale_age: '距上次更新 {n} 秒', stale_never: '尚未收到实时数据',
     red_banner: '红色报警 {n} 条未确认 — 请立即确认处置', active_alerts: '活动报警', events: '报警事件',
     no_alerts: '无活动报警', no_events: '暂无事件', col_tier: '级别', col_area: '区域', col_point: '测点',
@@ -34,7 +36,9 @@ const I18N = {
     token_ph: 'Enter access token', login: 'Log in', logout: 'Log out', bad_token: 'Invalid token',
     lang_btn: '中文', sound: 'Enable sound', live: 'Live', connecting: 'Connecting…', silent: 'No heartbeat {n} s',
     reconnect: 'Disconnected, retry in {n} s', mqtt_down: 'MQTT down',
-    mqtt_banner: 'MQTT broker disconnected — no field data is arriving',
+    mqtt_banner: 'MQTT broker disconnected — no field data is arriving', degraded: 'System degraded: {p}',
+    p_broker_down: 'MQTT down', p_mqtt_thread_stopped: 'MQTT receiver stopped', p_store_failing: 'database writes failing',
+    p_alert_book_failing: 'alert log writes failing', p_ingest_behind: 'ingest falling behind',
     stale_title: 'DATA STALE — this is NOT live data', stale_age: '{n} s since last update',
     stale_never: 'no live data received yet', red_banner: '{n} unacknowledged RED alarm(s) — acknowledge now',
     active_alerts: 'Active alerts', events: 'Alert events', no_alerts: 'No active alerts', no_events: 'No events yet',
@@ -277,6 +281,7 @@ function onMessage(msg) {
       break;
     case 'health':
       S.broker = msg.broker_connected !== false;
+      S.problems = Array.isArray(msg.problems) ? msg.problems : [];
       if (typeof msg.ts === 'number') S.clockOffset = msg.ts - Date.now() / 1000;
       break;
   }
@@ -426,7 +431,11 @@ function renderStatus() {
     : !S.ws && S.retryAt ? t('reconnect', { n: Math.max(0, Math.ceil((S.retryAt - Date.now()) / 1000)) }) : t('connecting');
   conn.className = 'pill ' + (open && S.live && !stale ? 'pill-ok' : 'pill-bad');
   const brokerDown = loggedIn && !S.broker;
-  $('#broker-pill').hidden = $('#broker-banner').hidden = !brokerDown;
+  const others = loggedIn ? (S.problems || []).filter((p) => p !== 'broker_down') : [];
+  $('#broker-pill').hidden = !brokerDown;
+  $('#broker-banner').hidden = !brokerDown && others.length === 0;
+  $('#broker-banner .banner-text').textContent = brokerDown ? t('mqtt_banner')
+    : t('degraded', { p: others.map((p) => t('p_' + p)).join('，') });
   $('#user').textContent = S.me ? `${S.me.name} · ${t('role_' + S.me.role)}` : '';
   const reds = loggedIn ? unackedRed().length : 0;
   b.dataset.redAlarm = String(reds > 0);
