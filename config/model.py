@@ -95,6 +95,8 @@ class Point(_Strict):
     interlock: bool = Field(False, description="interlock-grade point: losing it is a red alarm")
     active_when: str | None = Field(None, description="id of a 0/1 status point: the limits apply only while it "
                                     "reads 1 (casting active, fan running); a stop clears the alarm")
+    active_after_s: float = Field(0.0, ge=0, description="with active_when: the limits apply only once the status "
+                                  "has read 1 this long (start-up; the casting level window starts 300-500 mm in)")
 
     @field_validator("high", "low")
     @classmethod

@@ -64,7 +64,7 @@ class ThresholdDetector:
         self._last_ts[point] = float(ts[-1])
         if point in self._status:
             self._record_status(point, ts, values)
-        active = self._active(p.active_when, ts) if p.active_when else None
+        active = self._active(p.active_when, ts, p.active_after_s) if p.active_when else None
         out: list[Finding] = []
         for rule in ("high", "low"):
             side = self._sides.get((point, rule))
@@ -140,14 +140,18 @@ class ThresholdDetector:
         if len(times) > 1000:  # only the recent changes matter; readings older than these are not fed again
             del times[:-100], states[:-100]
 
-    def _active(self, status: str, ts: np.ndarray) -> np.ndarray:
-        """Whether the status point read 1 at each time; unknown status counts as running (limits apply)."""
+    def _active(self, status: str, ts: np.ndarray, after_s: float) -> np.ndarray:
+        """Whether the status point had read 1 for at least after_s at each time; a status never heard from
+        counts as running (the limits apply)."""
         times, states = self._status.get(status, ([], []))
         if not times:
             return np.ones(len(ts), bool)
         idx = np.searchsorted(np.asarray(times), ts, side="right") - 1
-        known = np.asarray(states + [True])  # index -1 (before the first known change): running
-        return known[idx]
+        running = np.asarray(states + [True])[idx]  # index -1 (before the first known change): running
+        if after_s > 0:
+            since = np.asarray(times + [-np.inf])[idx]
+            running &= ts - since >= after_s
+        return running
 
     def tick(self, now: float) -> list[Finding]:
         return []  # delays are judged on reading timestamps; silence is the stale detector's job

@@ -9,10 +9,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import yaml
+from websockets.sync.client import connect
 
 from config.load import DEMO
 from ingest.broker import EmbeddedBroker, free_port
@@ -32,6 +34,49 @@ def wait_until(check, timeout_s: float = 30.0, what: str = "condition", interval
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(interval_s)
+
+
+class WallClient:
+    """A websocket client speaking the wall display's protocol on an open connection: the first message carries the
+    token and the last seq seen; the server answers `hello` (read here), replays, sends a `snapshot`, then goes live."""
+
+    def __init__(self, ws, token: str, since: int | None = None):
+        self.ws = ws
+        self.seq = since or 0
+        self.ws.send(json.dumps({"token": token, "since": since}))
+        self.hello = self.recv()
+        assert self.hello["type"] == "hello", self.hello
+        self.seq = self.hello["seq"]
+
+    def recv(self, timeout: float = 30) -> dict:
+        msg = json.loads(self.ws.recv(timeout=timeout))
+        self.seq = max(self.seq, msg.get("seq", 0))
+        return msg
+
+    def until(self, pred, timeout: float = 60) -> list[dict]:
+        """Every message up to and including the first one matching pred (the bound only stops a hang)."""
+        seen, deadline = [], time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no matching message within {timeout} s; saw {len(seen)} others")
+            msg = self.recv(timeout=left)
+            seen.append(msg)
+            if pred(msg):
+                return seen
+
+
+@contextmanager
+def wall_client(port: int, token: str, since: int | None = None):
+    """`with wall_client(port, token) as wall:` a connected, authenticated wall display, closed on the way out."""
+    with connect(f"ws://127.0.0.1:{port}/ws", open_timeout=10) as ws:
+        yield WallClient(ws, token, since)
+
+
+def alert_event(kind: str, point: str, rule: str, tier: str | None = None):
+    """A predicate for wall messages: this kind of event on this point's rule (at this tier, if given)."""
+    return lambda m: (m["type"] == "alert_event" and m["event"]["kind"] == kind and m["event"]["point"] == point
+                      and m["event"]["rule"] == rule and (tier is None or m["event"]["tier"] == tier))
 
 
 class RiskwatchProcess:
@@ -84,6 +129,21 @@ class RiskwatchProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+    def wall(self, since: int | None = None, role: str = "display"):
+        return wall_client(self.port, TOKENS[role], since)
+
+    def alerts(self, point: str, rule: str) -> list[dict]:
+        """The listed alerts of one point's rule: other points (e.g. the interlock points going stale a few
+        seconds after start when nothing publishes) never change what a test sees."""
+        status, listed = self.get("/api/alerts/active")
+        assert status == 200, listed
+        return [a for a in listed if a["point"] == point and a["rule"] == rule]
+
+    def events(self, since: int = 0, point: str | None = None, rule: str | None = None) -> list[dict]:
+        status, log = self.get(f"/api/alerts/events?since={since}&limit=10000")
+        assert status == 200, log
+        return [e for e in log if (point is None or e["point"] == point) and (rule is None or e["rule"] == rule)]
 
     def health(self) -> dict:
         with urllib.request.urlopen(self.url + "/healthz", timeout=5) as r:

@@ -409,3 +409,12 @@ def test_the_level_falling_during_a_cast_is_red_and_the_end_of_the_cast_clears_i
 def test_a_status_point_never_heard_from_leaves_the_limits_in_force():
     d = _casting_plant()
     assert [f.tier for f in d.feed("pit.level", T0 + np.arange(5.0), np.full(5, 60.0))] == [Tier.RED]
+
+
+def test_a_start_up_grace_keeps_the_limits_off_while_the_mould_fills():
+    d = _casting_plant()
+    d.points["pit.level"] = d.points["pit.level"].model_copy(update={"active_after_s": 30.0})
+    d.feed("pit.casting", np.array([T0]), np.array([1.0]))
+    assert d.feed("pit.level", T0 + np.arange(30.0), np.linspace(0, 110, 30)) == []  # filling: not an alarm
+    found = d.feed("pit.level", T0 + 30 + np.arange(5.0), np.full(5, 60.0))  # 30 s into the cast: limits apply
+    assert [f.tier for f in found] == [Tier.RED]
