@@ -2,7 +2,8 @@
 
 A tier is raised when the value has stayed beyond its limit for on_delay_s. It falls back when the value has
 stayed inside (limit - deadband) for off_delay_s, to the highest tier the value still holds (straight to normal
-when it has been clear of every limit that long: no string of tier-downs on the wall). A single-sample spike
+when it has been clear of every limit that long), and a further step down waits a full off_delay_s again: no
+string of tier-downs seconds apart on the wall. A single-sample spike
 therefore raises nothing when on_delay_s > 0, and a value hovering at a limit does not chatter.
 """
 from __future__ import annotations
@@ -24,6 +25,7 @@ class _Side:
     current: Tier = Tier.NORMAL
     beyond_since: dict[Tier, float | None] = field(default_factory=dict)
     inside_since: dict[Tier, float | None] = field(default_factory=dict)
+    stepped_down_at: float = float("-inf")  # each step down needs a full off-delay of its own after the last
 
 
 class ThresholdDetector:
@@ -105,11 +107,13 @@ class ThresholdDetector:
             new = side.current
             while new != Tier.NORMAL:
                 since = side.inside_since.get(new)
-                if since is None or t - since < p.off_delay_s:
+                if since is None or t - max(since, side.stepped_down_at) < p.off_delay_s:
                     break
                 new = _tier_below(side, new)
             new = max(new, up)
             if new != side.current:
+                if new < side.current:
+                    side.stepped_down_at = t
                 side.current = new
                 out.append(self._finding(p, rule, side, new, t, v))
         return out
@@ -164,7 +168,7 @@ class ThresholdDetector:
 
     def state(self) -> dict[str, Any]:
         return {"last_ts": dict(self._last_ts),
-                "sides": {f"{pt}|{rule}": {"current": int(s.current),
+                "sides": {f"{pt}|{rule}": {"current": int(s.current), "stepped": s.stepped_down_at,
                                            "beyond": {int(k): v for k, v in s.beyond_since.items()},
                                            "inside": {int(k): v for k, v in s.inside_since.items()}}
                           for (pt, rule), s in self._sides.items()}}
@@ -177,6 +181,7 @@ class ThresholdDetector:
             if side is None:
                 continue  # the point or its limit was removed from the configuration
             side.current = Tier(s["current"])
+            side.stepped_down_at = s.get("stepped", float("-inf"))
             side.beyond_since = {Tier(int(k)): v for k, v in s["beyond"].items()}
             side.inside_since = {Tier(int(k)): v for k, v in s["inside"].items()}
 

@@ -418,3 +418,12 @@ def test_a_start_up_grace_keeps_the_limits_off_while_the_mould_fills():
     assert d.feed("pit.level", T0 + np.arange(30.0), np.linspace(0, 110, 30)) == []  # filling: not an alarm
     found = d.feed("pit.level", T0 + 30 + np.arange(5.0), np.full(5, 60.0))  # 30 s into the cast: limits apply
     assert [f.tier for f in found] == [Tier.RED]
+
+
+def test_a_falling_value_steps_down_no_faster_than_one_tier_per_off_delay():
+    d = detector()
+    t = heated_to_red(d)
+    # below orange's band at once, below yellow's 3 s later: two steps, but a full off-delay apart
+    found = feed(d, HOPPER, t, [66.0] * 3 + [30.0] * 120)
+    assert tiers(found) == [Tier.YELLOW, Tier.NORMAL]
+    assert at(found)[1] - at(found)[0] >= 30.0
