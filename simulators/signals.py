@@ -6,8 +6,10 @@ shape. Noise is counter-based (seed, point id, time in ms), so a signal does not
 from __future__ import annotations
 
 import hashlib
+from typing import Callable
 
 import numpy as np
+from scipy.signal import lfilter
 
 DAY_S = 86_400.0
 SHIFT_S = 8 * 3600.0
@@ -131,3 +133,33 @@ def dropout(t: np.ndarray, values: np.ndarray, gaps: list[tuple[float, float]]) 
     for g0, g1 in gaps:
         keep &= ~window(t, g0, g1)
     return t[keep], values[keep]
+
+
+# --- instruments' responses and random events ------------------------------------------------------------
+
+def lag(x: np.ndarray, tau_s: float, step_s: float) -> np.ndarray:
+    """First-order lag (thermal mass, a sensor's response) starting at steady state."""
+    a = 1.0 - np.exp(-step_s / tau_s)
+    y, _ = lfilter([a], [1.0, a - 1.0], x, zi=[(1.0 - a) * x[0]])
+    return y
+
+
+def counts(events: np.ndarray, t: np.ndarray, window_s: float = 10.0) -> np.ndarray:
+    """A spark detector's reading: events counted in the last window_s seconds."""
+    events = np.sort(events)
+    return (np.searchsorted(events, t, "right") - np.searchsorted(events, t - window_s, "right")).astype(float)
+
+
+def pulse(t: np.ndarray, t0: float, peak: float, rise_s: float, fall_s: float) -> np.ndarray:
+    """A sensor's answer to a short burst of heat at t0: up within ~rise_s, back down with fall_s (peak height)."""
+    dt = np.clip(t - t0, 0.0, None)
+    shape = np.exp(-dt / fall_s) - np.exp(-dt / rise_s)
+    tp = np.log(fall_s / rise_s) * rise_s * fall_s / (fall_s - rise_s)
+    top = np.exp(-tp / fall_s) - np.exp(-tp / rise_s)
+    return np.where(t >= t0, peak * shape / top, 0.0)
+
+
+def poisson(seed: int, name: str, t0: float, t1: float, rate: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Event times in [t0, t1) at a time-varying rate (per second), at 0.1 s resolution."""
+    grid = np.arange(t0, t1, 0.1)
+    return grid[uniform(seed, name, grid) < rate(grid) * 0.1]
