@@ -16,6 +16,21 @@ MODULES = {Sector.DUST: "dust", Sector.ALUMINIUM_CASTING: "casting", Sector.STEE
            Sector.CONFINED_SPACE: "confined", Sector.AMMONIA: "ammonia"}
 
 
+def point_roles(plant: Plant, area: str, roles: set[str] | dict, by_kind: dict[str, str], model: str) -> dict[str, str]:
+    """point id -> its role in a sector model: by the id's suffix (`dust1.hopper_t` -> `hopper_t`, scaled copies
+    `<id>~k` alike), else by the point's kind. A point the model cannot play is an error, not a silent zero."""
+    out = {}
+    for p in plant.points:
+        if p.area != area:
+            continue
+        suffix = p.id.split("~", 1)[0].split(".", 1)[-1]
+        role = suffix if suffix in roles else by_kind.get(p.kind or "")
+        if role is None:
+            raise ValueError(f"the {model} model has no instrument like {p.id!r} (kind {p.kind!r})")
+        out[p.id] = role
+    return out
+
+
 def normal_area(plant: Plant, area: str, duration_s: float, seed: int, start_hour: float) -> dict[str, Series]:
     sector = plant.area_map()[area].sector
     module = importlib.import_module(f"{__name__}.{MODULES[sector]}")

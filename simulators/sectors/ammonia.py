@@ -18,6 +18,7 @@ import numpy as np
 from config.model import Plant
 from simulators import signals as sg
 from simulators.scenarios.base import Series
+from simulators.sectors import point_roles
 from simulators.sectors.dust import on_grid
 from simulators.signals import lag, pulse
 
@@ -85,16 +86,7 @@ def defrosts(duration_s: float, seed: int, area: str = "nh3", first_after_s: flo
 
 
 def roles(plant: Plant, area: str) -> dict[str, str]:
-    out = {}
-    for p in plant.points:
-        if p.area != area:
-            continue
-        suffix = p.id.split("~", 1)[0].split(".", 1)[-1]
-        role = suffix if suffix in ROLES else ROLE_OF_KIND.get(p.kind or "")
-        if role is None:
-            raise ValueError(f"the ammonia plant model has no instrument like {p.id!r} (kind {p.kind!r})")
-        out[p.id] = role
-    return out
+    return point_roles(plant, area, ROLES, ROLE_OF_KIND, "ammonia plant")
 
 
 def operate(plant: Plant, area: str, duration_s: float, seed: int, start_hour: float,

@@ -24,6 +24,7 @@ from config.model import Plant, Point
 from simulators import signals as sg
 from simulators.signals import counts, lag, poisson, pulse
 from simulators.scenarios.base import Series
+from simulators.sectors import point_roles
 
 Windows = list[tuple[float, float]]  # (start, end) seconds since the scenario's start
 
@@ -110,17 +111,7 @@ def fan_for(production: Windows) -> Windows:
 
 
 def roles(plant: Plant, area: str) -> dict[str, str]:
-    """point id -> its role in the collector model (by id suffix, else by kind)."""
-    out = {}
-    for p in plant.points:
-        if p.area != area:
-            continue
-        suffix = p.id.split("~", 1)[0].split(".", 1)[-1]
-        role = suffix if suffix in ROLES else ROLE_OF_KIND.get(p.kind or "")
-        if role is None:
-            raise ValueError(f"the dust collector model has no instrument like {p.id!r} (kind {p.kind!r})")
-        out[p.id] = role
-    return out
+    return point_roles(plant, area, ROLES, ROLE_OF_KIND, "dust collector")
 
 
 def operate(plant: Plant, area: str, duration_s: float, seed: int, start_hour: float,
