@@ -13,6 +13,7 @@ from config.model import Plant
 HERE = Path(__file__).parent
 STANDARDS = HERE / "standards.yaml"
 DEMO = HERE / "demo.yaml"
+MERGED_BLOCKS = ("high", "low", "rate", "forecast")  # a point overrides these key by key, not as a whole
 
 
 class ConfigError(Exception):
@@ -116,7 +117,7 @@ def _with_preset(point: Any, index: int, standards: dict, problems: list[str]) -
         return point
     merged = {k: v for k, v in preset.items() if k not in ("standard", "note")}
     for key, value in point.items():
-        if key in ("high", "low") and isinstance(value, dict) and isinstance(merged.get(key), dict):
+        if key in MERGED_BLOCKS and isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = {**merged[key], **value}
         else:
             merged[key] = value

@@ -70,6 +70,79 @@ class Limits(_Strict):
         return [(t, getattr(self, t.label)) for t in ALARM_TIERS if getattr(self, t.label) is not None]
 
 
+class RateRule(_Strict):
+    """Rate of change: a robust (Theil-Sen) slope over the last window_s of readings, in units per per_s, against
+    tiered limits on how fast the value may rise and/or fall (both as positive magnitudes)."""
+
+    window_s: float = Field(600.0, gt=0, description="the slope is fitted on this much of the latest readings")
+    per_s: float = Field(600.0, gt=0, description="the slope's time unit: 600 = per 10 min")
+    step_s: float | None = Field(None, gt=0, description="readings are binned (median) and the slope evaluated at "
+                                 "most this often; default window_s / 30")
+    rise: Limits | None = Field(None, description="limits on the rate of rise, per per_s (blue < ... < red)")
+    fall: Limits | None = Field(None, description="limits on the rate of fall, per per_s, as positive magnitudes")
+    deadband: float = Field(0.0, ge=0, description="a tier clears only once the rate is this far below its limit")
+    on_delay_s: float = Field(60.0, ge=0, description="the rate must stay beyond a limit this long")
+    off_delay_s: float = Field(300.0, ge=0, description="the rate must stay back inside this long to clear")
+
+    @field_validator("rise", "fall")
+    @classmethod
+    def _magnitudes_ascending(cls, limits: Limits | None) -> Limits | None:
+        if limits is None:
+            return limits
+        values = [v for _, v in limits.by_tier()]
+        if not values:
+            raise ValueError("give at least one of blue, yellow, orange, red")
+        if values != sorted(values) or len(set(values)) != len(values) or values[0] <= 0:
+            raise ValueError(f"rate limits are positive magnitudes, strictly ordered blue < yellow < orange < red, "
+                             f"got {limits.model_dump(exclude_none=True)}")
+        return limits
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> "RateRule":
+        if self.rise is None and self.fall is None:
+            raise ValueError("give rise and/or fall limits")
+        return self
+
+
+class Horizons(_Strict):
+    """Forecast horizons in minutes: a tier is raised when the limit is forecast within its horizon."""
+
+    blue: float | None = Field(None, gt=0)
+    yellow: float | None = Field(None, gt=0)
+    orange: float | None = Field(None, gt=0)
+    red: float | None = Field(None, gt=0)
+
+    def by_tier(self) -> list[tuple[Tier, float]]:
+        return [(t, getattr(self, t.label)) for t in ALARM_TIERS if getattr(self, t.label) is not None]
+
+
+class ForecastRule(_Strict):
+    """Time to threshold: a line fitted on the last window_s of readings, extrapolated at the conservative end of
+    its slope's confidence interval (noise alone forecasts nothing) to the point's `target` limit."""
+
+    window_s: float = Field(1800.0, gt=0, description="the trend is fitted on this much of the latest readings")
+    step_s: float | None = Field(None, gt=0, description="readings are binned (median) and the trend evaluated at "
+                                 "most this often; default window_s / 30")
+    target: Literal["blue", "yellow", "orange", "red"] = Field(
+        "red", description="the limit forecast: the point's limit at this tier (or its highest one below it)")
+    within_min: Horizons = Field(Horizons(yellow=60, orange=20),
+                                 description="tier by how soon the target is forecast: shorter horizon, higher tier")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="two-sided confidence of the slope's interval")
+    on_delay_s: float = Field(120.0, ge=0, description="the forecast must hold this long before its tier is raised")
+    off_delay_s: float = Field(600.0, ge=0, description="the forecast must stay beyond the horizon this long to clear")
+
+    @field_validator("within_min")
+    @classmethod
+    def _horizons_descending(cls, h: Horizons) -> Horizons:
+        values = [v for _, v in h.by_tier()]
+        if not values:
+            raise ValueError("give at least one of blue, yellow, orange, red (minutes)")
+        if values != sorted(values, reverse=True) or len(set(values)) != len(values):
+            raise ValueError(f"horizons must shrink as the tier rises (blue > yellow > orange > red minutes), "
+                             f"got {h.model_dump(exclude_none=True)}")
+        return h
+
+
 class Area(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
     name: str
@@ -97,6 +170,9 @@ class Point(_Strict):
                                     "reads 1 (casting active, fan running); a stop clears the alarm")
     active_after_s: float = Field(0.0, ge=0, description="with active_when: the limits apply only once the status "
                                   "has read 1 this long (start-up; the casting level window starts 300-500 mm in)")
+    rate: RateRule | None = Field(None, description="rate-of-change limits (rule 'rate')")
+    forecast: ForecastRule | None = Field(None, description="time-to-threshold warning (rule 'forecast'); needs "
+                                          "high and/or low limits")
 
     @field_validator("high", "low")
     @classmethod
@@ -123,6 +199,12 @@ class Point(_Strict):
         if r[0] >= r[1]:
             raise ValueError(f"range must be [min, max] with min < max, got [{r[0]}, {r[1]}]")
         return r
+
+    @model_validator(mode="after")
+    def _forecast_has_limits(self) -> "Point":
+        if self.forecast is not None and self.high is None and self.low is None:
+            raise ValueError("forecast needs high and/or low limits to forecast (or set forecast: null)")
+        return self
 
     @model_validator(mode="after")
     def _sides_apart(self) -> "Point":
@@ -212,7 +294,9 @@ class Plant(_Strict):
         """The same plant with every point repeated `copies` times (ids `<id>~<k>`), for load tests and benchmarks."""
         if copies <= 1:
             return self
-        points = [p.model_copy(update={"id": f"{p.id}~{k}"}) for k in range(copies) for p in self.points]
+        points = [p.model_copy(update={"id": f"{p.id}~{k}",
+                                       "active_when": p.active_when and f"{p.active_when}~{k}"})
+                  for k in range(copies) for p in self.points]
         return self.model_copy(update={"points": points})
 
 

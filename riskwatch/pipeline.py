@@ -21,8 +21,10 @@ import numpy as np
 from alerting.book import AlertBook, AlertEvent
 from config.model import Plant
 from detectors.finding import Detector, Finding
+from detectors.rate import RateDetector
 from detectors.stale import StaleDetector
 from detectors.threshold import ThresholdDetector
+from detectors.trend import ForecastDetector
 from ingest.mqtt import Message
 from ingest.payload import Decoder, Reading, Reason, Rejected
 from ingest.store import ReadingStore
@@ -57,7 +59,8 @@ class Counters:
 
 def default_detectors(plant: Plant, started: float, last_seen: dict[str, float] | None = None) -> list[Detector]:
     points = plant.point_map()
-    return [ThresholdDetector(points), StaleDetector(points, started, last_seen)]
+    return [ThresholdDetector(points), RateDetector(points), ForecastDetector(points),
+            StaleDetector(points, started, last_seen)]
 
 
 def detect_groups(detectors: list[Detector], groups: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from config.load import DEMO, ConfigError, load_plant, load_standards
+from config.load import DEMO, ConfigError, load_plant, load_standards, parse_plant
 from config.model import Sector, Tier
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,6 +74,9 @@ def test_every_demo_point_with_a_kind_inherits_its_standard_preset():
             if key in ("high", "low"):
                 want = {**preset, **(raw.get(key) or {})}
                 assert getattr(point, key).model_dump(exclude_none=True) == want, (raw["id"], key)
+            elif key in ("rate", "forecast") and key not in raw:  # detector blocks: the preset, validated
+                got = getattr(point, key)
+                assert got == type(got).model_validate(preset), (raw["id"], key)
             elif key not in raw:
                 got = getattr(point, key)
                 assert (list(got) if key == "range" else got) == preset, (raw["id"], key)
@@ -295,3 +298,13 @@ def test_check_config_passes_the_shipped_demo_plant():
     result = check_config("config/demo.yaml")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "config/demo.yaml: OK, site demo (示范工厂), 6 areas, 37 points, 0 users"
+
+
+def test_a_point_overrides_one_key_of_its_kinds_rate_rule_and_keeps_the_rest():
+    raw = yaml.safe_load(DEMO.read_text(encoding="utf-8"))
+    hopper = next(p for p in raw["points"] if p["id"] == "dust1.hopper_t")
+    hopper["rate"] = {"on_delay_s": 5}
+    point = parse_plant(raw).point_map()["dust1.hopper_t"]
+    preset = load_standards()["hopper_temp"]["rate"]
+    assert point.rate.on_delay_s == 5 and point.rate.window_s == preset["window_s"]
+    assert point.rate.rise.yellow == preset["rise"]["yellow"]
