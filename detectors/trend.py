@@ -18,7 +18,8 @@ import numpy as np
 
 from config.model import ForecastRule, Point, Tier
 from detectors.finding import Finding, fmt
-from detectors.rate import Bins, Latch, ProcessStatus, active_runs, moving, theil_sen, z_of
+from detectors.latch import Latch, ProcessStatus, active_runs, newer
+from detectors.rate import Bins, moving, theil_sen, z_of
 
 CLEAR_MARGIN = 1.25  # a tier clears only once the forecast is this many times its horizon away
 
@@ -85,13 +86,10 @@ class ForecastDetector:
         w = self._watch.get(point)
         if w is None or len(ts) == 0:
             return []
-        last = self._last_ts.get(point)
-        if last is not None and ts[0] <= last:  # redelivered or late readings: detection has moved past them
-            keep = ts > last
-            ts, values = ts[keep], values[keep]
-            if len(ts) == 0:
-                return []
-        self._last_ts[point] = float(ts[-1])
+        fresh = newer(self._last_ts, point, ts, values)
+        if fresh is None:
+            return []
+        ts, values = fresh
         p = self.points[point]
         out: list[Finding] = []
         for a, b, running in active_runs(self.status.active(p, ts), len(ts)):
