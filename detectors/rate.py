@@ -126,36 +126,16 @@ def moving(p: Point, rate: float, per_s: float) -> tuple[str, str]:
 
 # --- the rate detector ----------------------------------------------------------------------------------------
 
-@dataclass
-class _Watch:
-    rule: RateRule
-    bins: Bins
-    latch: Latch = field(default_factory=Latch)
-    tiers: list[Tier] = field(default_factory=list)
+class WindowedDetector:
+    """What the rate and forecast detectors share: readings binned into a sliding window per watched point,
+    judged once per completed bin, gated by the process status, one latch per point. A subclass fills
+    `self._watch` (point id -> an object with .bins and .latch) and writes `_judge`."""
 
+    rule = ""
+    clock = "reading"  # judged on reading timestamps; silence is the stale detector's job
 
-class RateDetector:
-    """Rule 'rate'. Example: a hopper heating 6 K per 10 min, against a yellow limit of 5 K per 10 min:
-
-    >>> from config.model import Point, Limits, RateRule
-    >>> p = Point(id="t", name="灰斗温度", name_en="Ash hopper temperature", area="a", unit="℃", interval_s=1,
-    ...           range=(0, 400), rate=RateRule(rise=Limits(yellow=5), window_s=600, on_delay_s=60))
-    >>> d = RateDetector({"t": p})
-    >>> ts = np.arange(0.0, 1200.0)
-    >>> [(f.tier.name, f.reason_en) for f in d.feed("t", ts, 30 + ts * 6 / 600)]
-    [('YELLOW', 'Ash hopper temperature rising 6 ℃ per 10 min, above the yellow limit 5 ℃ per 10 min')]
-    """
-
-    clock = "reading"
-
-    def __init__(self, points: dict[str, Point]):
+    def _ready(self, points: dict[str, Point]) -> None:
         self.points = points
-        self._watch: dict[str, _Watch] = {}
-        for p in points.values():
-            if p.rate is not None:
-                r = p.rate
-                self._watch[p.id] = _Watch(r, Bins(r.step_s or r.window_s / 30, r.window_s),
-                                           tiers=sorted({t for lim in (r.rise, r.fall) if lim for t, _ in lim.by_tier()}))
         self.status = ProcessStatus(points, [points[k] for k in self._watch])
         self.status_points = self.status.status_points
         self._last_ts: dict[str, float] = {}
@@ -173,10 +153,10 @@ class RateDetector:
         p = self.points[point]
         out: list[Finding] = []
         for a, b, running in active_runs(self.status.active(p, ts), len(ts)):
-            if not running:  # the process is stopped: its slope restarts from scratch when it runs again
+            if not running:  # the process is stopped: the window restarts from scratch when it runs again
                 w.bins.clear()
                 if w.latch.reset():
-                    out.append(self.status.stopped(p, "rate", float(ts[a]), float(values[a])))
+                    out.append(self.status.stopped(p, self.rule, float(ts[a]), float(values[a])))
                 continue
             done = w.bins.add(ts[a:b], values[a:b])
             n = len(w.bins.t)
@@ -186,6 +166,69 @@ class RateDetector:
                     out.append(f)
             w.bins.trim()
         return out
+
+    def _judge(self, p: Point, w: Any, k: int) -> Finding | None:
+        raise NotImplementedError
+
+    def tick(self, now: float) -> list[Finding]:
+        return []
+
+    def assume(self, point: str, rule: str, tier: Tier) -> None:
+        w = self._watch.get(point)
+        if w is not None and rule == self.rule:
+            w.latch.current = tier
+
+    def state(self) -> dict[str, Any]:
+        return {"last_ts": dict(self._last_ts),
+                "points": {pt: {"bins": w.bins.state(), "latch": w.latch.state(), **self._extra_state(w)}
+                           for pt, w in self._watch.items()}}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self._last_ts.update(state.get("last_ts", {}))
+        for pt, s in state.get("points", {}).items():
+            w = self._watch.get(pt)
+            if w is not None:  # a point or rule removed from the configuration is forgotten
+                w.bins.restore(s["bins"])
+                w.latch.restore(s["latch"])
+                self._restore_extra(w, s)
+
+    def _extra_state(self, w: Any) -> dict[str, Any]:
+        return {}
+
+    def _restore_extra(self, w: Any, s: dict[str, Any]) -> None:
+        pass
+
+
+@dataclass
+class _Watch:
+    rule: RateRule
+    bins: Bins
+    latch: Latch = field(default_factory=Latch)
+    tiers: list[Tier] = field(default_factory=list)
+
+
+class RateDetector(WindowedDetector):
+    """Rule 'rate'. Example: a hopper heating 6 K per 10 min, against a yellow limit of 5 K per 10 min:
+
+    >>> from config.model import Point, Limits, RateRule
+    >>> p = Point(id="t", name="灰斗温度", name_en="Ash hopper temperature", area="a", unit="℃", interval_s=1,
+    ...           range=(0, 400), rate=RateRule(rise=Limits(yellow=5), window_s=600, on_delay_s=60))
+    >>> d = RateDetector({"t": p})
+    >>> ts = np.arange(0.0, 1200.0)
+    >>> [(f.tier.name, f.reason_en) for f in d.feed("t", ts, 30 + ts * 6 / 600)]
+    [('YELLOW', 'Ash hopper temperature rising 6 ℃ per 10 min, above the yellow limit 5 ℃ per 10 min')]
+    """
+
+    rule = "rate"
+
+    def __init__(self, points: dict[str, Point]):
+        self._watch: dict[str, _Watch] = {}
+        for p in points.values():
+            if p.rate is not None:
+                r = p.rate
+                self._watch[p.id] = _Watch(r, Bins(r.step_s or r.window_s / 30, r.window_s),
+                                           tiers=sorted({t for lim in (r.rise, r.fall) if lim for t, _ in lim.by_tier()}))
+        self._ready(points)
 
     def _judge(self, p: Point, w: _Watch, k: int) -> Finding | None:
         fit = w.bins.window(k, w.rule.window_s)
@@ -221,23 +264,3 @@ class RateDetector:
         return Finding(p.id, "rate", new, t, level,
                        f"{zh}，超过{new.zh}{side_zh}速率限值{zh_per}{fmt(limit)}{p.unit}",
                        f"{en}, above the {new.label} limit {fmt(limit)} {p.unit} {en_per}")
-
-    def tick(self, now: float) -> list[Finding]:
-        return []  # judged on reading timestamps; silence is the stale detector's job
-
-    def assume(self, point: str, rule: str, tier: Tier) -> None:
-        w = self._watch.get(point)
-        if w is not None and rule == "rate":
-            w.latch.current = tier
-
-    def state(self) -> dict[str, Any]:
-        return {"last_ts": dict(self._last_ts),
-                "points": {pt: {"bins": w.bins.state(), "latch": w.latch.state()} for pt, w in self._watch.items()}}
-
-    def restore(self, state: dict[str, Any]) -> None:
-        self._last_ts.update(state.get("last_ts", {}))
-        for pt, s in state.get("points", {}).items():
-            w = self._watch.get(pt)
-            if w is not None:  # a point or rule removed from the configuration is forgotten
-                w.bins.restore(s["bins"])
-                w.latch.restore(s["latch"])

@@ -14,12 +14,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from config.model import ForecastRule, Point, Tier
 from detectors.finding import Finding, fmt
-from detectors.latch import Latch, ProcessStatus, active_runs, newer
-from detectors.rate import Bins, moving, theil_sen, z_of
+from detectors.latch import Latch
+from detectors.rate import Bins, WindowedDetector, moving, theil_sen, z_of
 
 CLEAR_MARGIN = 1.25  # a tier clears only once the forecast is this many times its horizon away
 
@@ -53,22 +51,22 @@ def _targets(p: Point, rule: ForecastRule) -> list[_Target]:
     return out
 
 
-class ForecastDetector:
+class ForecastDetector(WindowedDetector):
     """Rule 'forecast'. Example: a hopper warming 6 K per 10 min from 50 ℃ towards its red limit of 80 ℃:
 
     >>> from config.model import Point, Limits, ForecastRule
     >>> p = Point(id="t", name="灰斗温度", name_en="Ash hopper temperature", area="a", unit="℃", interval_s=1,
     ...           range=(0, 400), high=Limits(yellow=60, red=80), forecast=ForecastRule(window_s=600, on_delay_s=0))
+    >>> import numpy as np
     >>> d = ForecastDetector({"t": p})
     >>> ts = np.arange(0.0, 900.0)
     >>> [f.reason_en for f in d.feed("t", ts, 50 - 9 + ts * 6 / 600)][:1]
     ['Ash hopper temperature rising 6 ℃ per 10 min, will reach the red limit 80 ℃ in 60 min']
     """
 
-    clock = "reading"
+    rule = "forecast"
 
     def __init__(self, points: dict[str, Point]):
-        self.points = points
         self._watch: dict[str, _Watch] = {}
         for p in points.values():
             rule = p.forecast
@@ -76,36 +74,7 @@ class ForecastDetector:
             if targets:
                 self._watch[p.id] = _Watch(rule, Bins(rule.step_s or rule.window_s / 30, rule.window_s), targets,
                                            z_of(rule.confidence), [t for t, _ in rule.within_min.by_tier()])
-        self.status = ProcessStatus(points, [points[k] for k in self._watch])
-        self.status_points = self.status.status_points
-        self._last_ts: dict[str, float] = {}
-
-    def feed(self, point: str, ts: np.ndarray, values: np.ndarray) -> list[Finding]:
-        if point in self.status_points:
-            self.status.record(point, ts, values)
-        w = self._watch.get(point)
-        if w is None or len(ts) == 0:
-            return []
-        fresh = newer(self._last_ts, point, ts, values)
-        if fresh is None:
-            return []
-        ts, values = fresh
-        p = self.points[point]
-        out: list[Finding] = []
-        for a, b, running in active_runs(self.status.active(p, ts), len(ts)):
-            if not running:
-                w.bins.clear()
-                if w.latch.reset():
-                    out.append(self.status.stopped(p, "forecast", float(ts[a]), float(values[a])))
-                continue
-            done = w.bins.add(ts[a:b], values[a:b])
-            n = len(w.bins.t)
-            for k in range(n - done, n):
-                f = self._judge(p, w, k)
-                if f is not None:
-                    out.append(f)
-            w.bins.trim()
-        return out
+        self._ready(points)
 
     def _judge(self, p: Point, w: _Watch, k: int) -> Finding | None:
         t, level = w.bins.t[k], w.bins.v[k]
@@ -151,24 +120,8 @@ class ForecastDetector:
                        f"{zh}，预计{minutes}分钟后达到{target.tier.zh}阈值{fmt(target.limit)}{p.unit}",
                        f"{en}, will reach the {target.tier.label} limit {fmt(target.limit)} {p.unit} in {minutes} min")
 
-    def tick(self, now: float) -> list[Finding]:
-        return []  # judged on reading timestamps; silence is the stale detector's job
+    def _extra_state(self, w: _Watch) -> dict[str, Any]:
+        return {"reached": w.reached}
 
-    def assume(self, point: str, rule: str, tier: Tier) -> None:
-        w = self._watch.get(point)
-        if w is not None and rule == "forecast":
-            w.latch.current = tier
-
-    def state(self) -> dict[str, Any]:
-        return {"last_ts": dict(self._last_ts),
-                "points": {pt: {"bins": w.bins.state(), "latch": w.latch.state(), "reached": w.reached}
-                           for pt, w in self._watch.items()}}
-
-    def restore(self, state: dict[str, Any]) -> None:
-        self._last_ts.update(state.get("last_ts", {}))
-        for pt, s in state.get("points", {}).items():
-            w = self._watch.get(pt)
-            if w is not None:
-                w.bins.restore(s["bins"])
-                w.latch.restore(s["latch"])
-                w.reached = bool(s.get("reached", False))
+    def _restore_extra(self, w: _Watch, s: dict[str, Any]) -> None:
+        w.reached = bool(s.get("reached", False))
