@@ -170,7 +170,7 @@ class AlertBook:
         if alert is None:
             if f.tier == Tier.NORMAL:
                 return None
-            area = self.points[f.point].area if f.point in self.points else ""
+            area = self.points[f.point].area if f.point in self.points else f.area
             cur = self._db.execute(
                 "INSERT INTO alerts(point, area, rule, tier, max_tier, state, raised_at, changed_at, value, "
                 "reason_zh, reason_en) VALUES (?,?,?,?,?, 'active', ?,?,?,?,?)",

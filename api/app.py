@@ -17,7 +17,7 @@ from alerting.book import AckError, AlertBook
 from api.auth import current_user, find_user, require
 from api.hub import Hub
 from api.models import (AckIn, AlertOut, AreaOut, EventOut, Health, HistoryOut, Me, PlantOut, PointInfo, PointOut,
-                        RejectedOut)
+                        RejectedOut, SubjectOut)
 from config.model import Plant, Role, User
 from ingest.store import ReadingStore
 
@@ -62,7 +62,14 @@ def create_app(ctx: ApiContext) -> FastAPI:
         return PlantOut(site=plant.site, name=plant.name, name_en=plant.name_en,
                         areas=[AreaOut(id=a.id, name=a.name, name_en=a.name_en, sector=a.sector.value)
                                for a in plant.areas],
-                        points=[point_info(p) for p in plant.points])
+                        points=[point_info(p) for p in plant.points], subjects=subjects())
+
+    def subjects() -> list[SubjectOut]:
+        out = [SubjectOut(id=f"gateway:{g}", name=f"网关 {g}", name_en=f"Gateway {g}", area=pts[0].area)
+               for g, pts in plant.gateways().items()]
+        out += [SubjectOut(id=f"rule:{r.id}", name=r.name, name_en=r.name_en or r.id, area=r.area)
+                for r in getattr(plant, "rules", [])]
+        return out
 
     @app.get("/api/points", response_model=list[PointOut])
     def point_list(user: User = Depends(current_user)) -> list[PointOut]:

@@ -36,12 +36,23 @@ class PointInfo(BaseModel):
     stale_factor: float
 
 
+class SubjectOut(BaseModel):
+    """Something alerts are raised on that is not a point: a gateway (`gateway:<id>`), a composite rule
+    (`rule:<id>`)."""
+
+    id: str
+    name: str
+    name_en: str
+    area: str
+
+
 class PlantOut(BaseModel):
     site: str
     name: str
     name_en: str
     areas: list[AreaOut]
     points: list[PointInfo]
+    subjects: list[SubjectOut] = Field(default_factory=list, description="alert subjects that are not points")
 
 
 class Latest(BaseModel):

@@ -1,10 +1,14 @@
 """The typed configuration of a plant: areas, points and their tiered limits, users, broker, store, API."""
 from __future__ import annotations
 
+import difflib
+from contextvars import ContextVar
 from enum import Enum, IntEnum
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from config.expr import Call, ExprError, Node, Ref, Status, momentary, parse, rename, render, walk
 
 
 class Tier(IntEnum):
@@ -143,11 +147,146 @@ class ForecastRule(_Strict):
         return h
 
 
+class StuckRule(_Strict):
+    """A sensor that stops changing: every reading within `band` of the others for `after_s` (rule 'stuck')."""
+
+    after_s: float = Field(gt=0, description="no change beyond band for this long = stuck")
+    band: float = Field(0.0, ge=0, description="readings whose max - min stays within this count as unchanged")
+    ignore_below: float | None = Field(None, description="a run of readings all at or below this cannot be stuck "
+                                       "(a gas detector reading 0 in clean air; a stopped pump's 0 flow)")
+
+
+class GlitchRule(_Strict):
+    """Single-sample glitches: one reading far from both neighbours, which agree with each other, is a glitch (a
+    loose wire, EMI), not a step; `count` of them within `window_s` raise a blue sensor-health alarm (rule
+    'glitch'). A real step stays, so it is left to the threshold, rate and anomaly rules."""
+
+    jump: float = Field(gt=0, description="how far a reading must stand from both neighbours")
+    count: int = Field(3, ge=1, description="glitches within window_s that raise the alarm")
+    window_s: float = Field(600.0, gt=0)
+
+
+class RedundancyRule(_Strict):
+    """Two sensors measuring the same thing must agree: |this - point| beyond tolerance for for_s raises rule
+    'disagree' (one of them is failing; the plant does not know which reading to trust)."""
+
+    point: str = Field(description="id of the redundant sensor")
+    tolerance: float = Field(gt=0, description="largest difference between the two that is still agreement")
+    for_s: float = Field(60.0, ge=0, description="the disagreement must last this long (and clear after as long)")
+
+
+class CompositeRule(_Strict):
+    """A condition over several points, their alarms and the plant's state, in the rule language of
+    config/expr.py (parsed, never eval'd). The rule raises `tier` once `when` has held for_s and clears once it
+    has been false off_delay_s. A condition on missing data is unknown, never true: silence is rule 'stale'."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.~-]+$", max_length=64)
+    name: str
+    name_en: str = ""
+    area: str
+    tier: Literal["blue", "yellow", "orange", "red"] = Field(description="the tier raised while the condition holds")
+    when: str = Field(description="the condition, e.g. 'dust1.production and not dust1.fan_on'")
+    for_s: float = Field(0.0, ge=0, description="the condition must hold this long before the tier is raised")
+    off_delay_s: float = Field(0.0, ge=0, description="the condition must be false this long to clear")
+
+    # what rules may name (point id -> range and limits; area ids) while the Plant around them is validated, so
+    # a mistake is reported at its own key path (rules[2].when) along with every other problem in the file
+    _scope: ClassVar[ContextVar] = ContextVar("composite_rule_scope", default=None)
+
+    @property
+    def condition(self) -> Node:
+        return parse(self.when)
+
+    @property
+    def level(self) -> Tier:
+        return Tier.parse(self.tier)
+
+    @field_validator("when")
+    @classmethod
+    def _readable(cls, when: str) -> str:
+        node = parse(when)  # an ExprError is a ValueError: reported with its column
+        scope = cls._scope.get()
+        if scope is not None:
+            cls.check(node, when, *scope)
+        return when
+
+    @field_validator("id")
+    @classmethod
+    def _not_a_point(cls, rule_id: str) -> str:
+        scope = cls._scope.get()
+        if scope is not None and rule_id in scope[0]:
+            raise ValueError(f"rule id {rule_id!r} is also a point id: give the rule its own")
+        return rule_id
+
+    @field_validator("area")
+    @classmethod
+    def _known_area(cls, area: str) -> str:
+        scope = cls._scope.get()
+        if scope is not None and area not in scope[1]:
+            raise ValueError(f"area {area!r} is not in areas ({', '.join(sorted(scope[1]))})")
+        return area
+
+    @model_validator(mode="after")
+    def _can_hold(self) -> "CompositeRule":
+        if self.for_s > 0 and momentary(self.condition):
+            raise ValueError("the condition uses rose(), true for one moment only, so it never holds for_s: set "
+                             "for_s 0 and keep the alert up with off_delay_s")
+        return self
+
+    @staticmethod
+    def check(node: Node, text: str, points: dict[str, dict[str, Any]], areas: set[str]) -> None:
+        """Every point named exists, a point read as a condition is a 0/1 status point, every limit read is
+        configured, every area named exists; else ExprError at the first fault."""
+        for n in walk(node):
+            if isinstance(n, Ref) and n.point not in points:
+                near = difflib.get_close_matches(n.point, list(points), 1, 0.8)
+                raise ExprError(f"unknown point {n.point!r}" + (f"; did you mean {near[0]!r}?" if near else ""),
+                                n.col, text)
+            if isinstance(n, Status) and points.get(n.ref.point, {}).get("range") not in (None, (0.0, 1.0)):
+                raise ExprError(f"{n.ref.point} is not a 0/1 status point: compare it (e.g. {n.ref.point} > 5)",
+                                n.col, text)
+            if isinstance(n, Call) and n.func in ("limit", "low_limit") and n.args[0].point in points:
+                side, tier = ("high" if n.func == "limit" else "low"), n.args[1].name
+                limits = points[n.args[0].point][side]
+                if tier not in limits:
+                    have = ", ".join(f"{t} {v:g}" for t, v in limits.items()) or "none"
+                    raise ExprError(f"{n.args[0].point} has no {side} {tier} limit ({side} limits: {have}; "
+                                    f"limit() reads the high side, low_limit() the low)", n.col, text)
+            if isinstance(n, Call) and n.func == "any_alarm" and n.args[0].value not in areas | {"*"}:
+                raise ExprError(f"unknown area {n.args[0].value!r} (areas: {', '.join(sorted(areas))}, or \"*\")",
+                                n.args[0].col, text)
+
+    @staticmethod
+    def scope_of(data: Any) -> tuple[dict[str, dict[str, Any]], set[str]] | None:
+        """What rules may name, read from a plant being validated (raw mappings or models alike)."""
+        if not isinstance(data, dict):
+            return None
+
+        def get(node: Any, key: str) -> Any:
+            return node.get(key) if isinstance(node, dict) else getattr(node, key, None)
+
+        def limits(node: Any) -> dict[str, float]:
+            return {t: v for t in ("blue", "yellow", "orange", "red") if node is not None
+                    and isinstance(v := get(node, t), (int, float))}
+
+        points: dict[str, dict[str, Any]] = {}
+        for p in data.get("points") if isinstance(data.get("points"), list) else []:
+            r = get(p, "range")
+            ok = isinstance(r, (list, tuple)) and len(r) == 2 and all(isinstance(x, (int, float)) for x in r)
+            if isinstance(get(p, "id"), str):
+                points[get(p, "id")] = {"range": (float(r[0]), float(r[1])) if ok else None,
+                                        "high": limits(get(p, "high")), "low": limits(get(p, "low"))}
+        areas = data.get("areas") if isinstance(data.get("areas"), list) else []
+        return points, {a for a in (get(x, "id") for x in areas) if isinstance(a, str)}
+
+
 class Area(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
     name: str
     name_en: str = ""
     sector: Sector
+    gateway: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$",
+                                description="the gateway its points report through unless a point names its own")
 
 
 class Point(_Strict):
@@ -173,6 +312,12 @@ class Point(_Strict):
     rate: RateRule | None = Field(None, description="rate-of-change limits (rule 'rate')")
     forecast: ForecastRule | None = Field(None, description="time-to-threshold warning (rule 'forecast'); needs "
                                           "high and/or low limits")
+    gateway: str | None = Field(None, pattern=r"^[A-Za-z0-9_.~-]+$",
+                                description="the gateway (data collector) the point reports through; default: its "
+                                "area's. Points of one gateway falling silent together raise one gateway alarm")
+    stuck: StuckRule | None = Field(None, description="stuck-sensor check (rule 'stuck')")
+    glitch: GlitchRule | None = Field(None, description="single-sample glitch check (rule 'glitch')")
+    redundant: RedundancyRule | None = Field(None, description="agreement with a redundant sensor (rule 'disagree')")
 
     @field_validator("high", "low")
     @classmethod
@@ -259,6 +404,7 @@ class Plant(_Strict):
     ingest: IngestConfig = IngestConfig()
     store: StoreConfig = StoreConfig()
     api: ApiConfig = ApiConfig()
+    rules: list[CompositeRule] = Field([], description="composite rules over several points (config/expr.py)")
 
     @field_validator("areas")
     @classmethod
@@ -282,6 +428,37 @@ class Plant(_Strict):
                 raise ValueError(f"point {p.id!r} names area {p.area!r}, which is not in areas ({', '.join(sorted(known))})")
             if p.active_when is not None and p.active_when not in ids:
                 raise ValueError(f"point {p.id!r}: active_when names {p.active_when!r}, which is not a point")
+            if p.redundant is not None and (p.redundant.point not in ids or p.redundant.point == p.id):
+                raise ValueError(f"point {p.id!r}: redundant.point names {p.redundant.point!r}, which is not "
+                                 f"another point")
+        return self
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _rules_see_the_plant(cls, data: Any, handler: Any) -> "Plant":
+        token = CompositeRule._scope.set(CompositeRule.scope_of(data))
+        try:
+            return handler(data)
+        finally:
+            CompositeRule._scope.reset(token)
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_rules(cls, rules: list[CompositeRule]) -> list[CompositeRule]:
+        _unique([r.id for r in rules], "rule id")
+        return rules
+
+    @model_validator(mode="after")
+    def _rule_references(self) -> "Plant":
+        """Again on the validated plant: rules built in code were never checked against it."""
+        points, areas = CompositeRule.scope_of({"points": self.points, "areas": self.areas})
+        for r in self.rules:
+            if r.id in points or r.area not in areas:
+                raise ValueError(f"rule {r.id!r}: its id is a point's, or its area {r.area!r} is not in areas")
+            try:
+                CompositeRule.check(r.condition, r.when, points, areas)
+            except ExprError as e:
+                raise ValueError(f"rule {r.id!r}: {e}") from None
         return self
 
     def point_map(self) -> dict[str, Point]:
@@ -290,14 +467,31 @@ class Plant(_Strict):
     def area_map(self) -> dict[str, Area]:
         return {a.id: a for a in self.areas}
 
+    def gateways(self) -> dict[str, list[Point]]:
+        """Each gateway's points: a point's own `gateway`, else its area's."""
+        areas = self.area_map()
+        out: dict[str, list[Point]] = {}
+        for p in self.points:
+            gw = p.gateway or (areas[p.area].gateway if p.area in areas else None)
+            if gw:
+                out.setdefault(gw, []).append(p)
+        return out
+
     def scaled(self, copies: int) -> "Plant":
         """The same plant with every point repeated `copies` times (ids `<id>~<k>`), for load tests and benchmarks."""
         if copies <= 1:
             return self
+        gateway = {p.id: gw for gw, pts in self.gateways().items() for p in pts}
         points = [p.model_copy(update={"id": f"{p.id}~{k}",
-                                       "active_when": p.active_when and f"{p.active_when}~{k}"})
+                                       "gateway": f"{gateway[p.id]}~{k}" if p.id in gateway else None,
+                                       "active_when": p.active_when and f"{p.active_when}~{k}",
+                                       "redundant": p.redundant and p.redundant.model_copy(
+                                           update={"point": f"{p.redundant.point}~{k}"})})
                   for k in range(copies) for p in self.points]
-        return self.model_copy(update={"points": points})
+        rules = [r.model_copy(update={"id": f"{r.id}~{k}",
+                                      "when": render(rename(r.condition, lambda pid, k=k: f"{pid}~{k}"))})
+                 for k in range(copies) for r in self.rules]
+        return self.model_copy(update={"points": points, "rules": rules})
 
 
 def _unique(ids: list[str], what: str) -> None:

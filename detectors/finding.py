@@ -20,6 +20,7 @@ class Finding:
     value: float | None
     reason_zh: str
     reason_en: str
+    area: str = ""  # for findings about no configured point (a gateway, a composite rule); else the point's area
 
 
 class Detector(Protocol):
@@ -34,6 +35,19 @@ class Detector(Protocol):
     def assume(self, point: str, rule: str, tier: Tier) -> None: ...
     def state(self) -> dict[str, Any]: ...
     def restore(self, state: dict[str, Any]) -> None: ...
+
+
+class JointDetector(Detector, Protocol):
+    """A detector that judges several points and other detectors' findings together (composite rules, gateways):
+    `joint = True`. Its feed() is not called; after the per-point detectors have seen a batch, feed_joint gets
+    every point's readings of that batch (point, reading times, values) and the findings they raised; tick gets
+    the findings the per-point detectors raised on the same tick."""
+
+    joint: bool
+
+    def feed_joint(self, groups: list[tuple[str, np.ndarray, np.ndarray]], findings: list[Finding]
+                   ) -> list[Finding]: ...
+    def tick(self, now: float, findings: list[Finding] = ...) -> list[Finding]: ...  # type: ignore[override]
 
 
 def fmt(value: float) -> str:

@@ -2,6 +2,12 @@
 
 Silent for more than stale_factor x its interval: offline (blue; red at once for an interlock-grade point);
 more than 15 min: at least yellow; more than 2 h: at least orange (domain.md section 4).
+
+A gateway (data collector) that stops is one alarm, not one per point: when none of a gateway's points has
+been heard for as long as its quickest point's limit, the silence is raised once on `gateway:<id>` with the
+same tier steps, and its points' own silences are not raised while it lasts. When the gateway is heard again
+each of its points gets one limit of its own to report before it is judged alone. (The aggregation is judged
+on ticks: a silence that starts and ends within one batch, as in a back-fill, is judged per point.)
 """
 from __future__ import annotations
 
@@ -34,11 +40,17 @@ class StaleDetector:
 
     clock = "arrival"
 
-    def __init__(self, points: dict[str, Point], started: float, last_seen: dict[str, float] | None = None):
+    def __init__(self, points: dict[str, Point], started: float, last_seen: dict[str, float] | None = None,
+                 gateways: dict[str, list[str]] | None = None):
         self.points = points
         seen = last_seen or {}
         self._last: dict[str, float] = {p: min(seen.get(p, started), started) for p in points}
         self._tier: dict[str, Tier] = {}
+        # a gateway of one point is that point; only gateways of several points are aggregated
+        self.gateways = {g: [p for p in pts if p in points] for g, pts in (gateways or {}).items()}
+        self.gateways = {g: pts for g, pts in self.gateways.items() if len(pts) > 1}
+        self._gateway_of = {p: g for g, pts in self.gateways.items() for p in pts}
+        self._gw_tier: dict[str, Tier] = {}
 
     def feed(self, point: str, ts: np.ndarray, values: np.ndarray) -> list[Finding]:
         """Silences between readings of one batch count too (a gateway back-filling after an outage, or a
@@ -47,13 +59,29 @@ class StaleDetector:
         if p is None or len(ts) == 0:
             return []
         last = self._last[point]
-        ts = ts[ts > last]  # a redelivered or late reading says nothing about whether the sensor talks now
-        if len(ts) == 0:
-            return []
+        if ts[0] <= last:  # a redelivered or late reading says nothing about whether it talks now
+            keep = ts > last
+            ts, values = ts[keep], values[keep]
+            if len(ts) == 0:
+                return []
         limit = p.stale_factor * p.interval_s
+        gw = self._gateway_of.get(point)
+        back = gw is not None and self._gw_tier.get(gw, Tier.NORMAL) != Tier.NORMAL
+        if not back and point not in self._tier and len(ts) <= 64:  # the live case: is any gap too long?
+            prev = last
+            for t in ts.tolist():
+                if t - prev > limit:
+                    break
+                prev = t
+            else:
+                self._last[point] = prev
+                return []
+        out: list[Finding] = []
+        if back:
+            out.append(self._gateway_back(gw, float(ts[0])))
+            last = self._last[point]
         starts = np.concatenate(([last], ts[:-1]))
         gaps = np.flatnonzero(ts - starts > limit)
-        out: list[Finding] = []
         if self._tier.get(point, Tier.NORMAL) != Tier.NORMAL and (len(gaps) == 0 or gaps[0] != 0):
             gaps = np.concatenate(([0], gaps))  # silent before this batch: its first reading ends that
         for i in gaps:
@@ -66,11 +94,44 @@ class StaleDetector:
 
     def tick(self, now: float) -> list[Finding]:
         out = []
+        covered: set[str] = set()
+        for gw, pts in self.gateways.items():
+            last = max(self._last[p] for p in pts)
+            if now - last > self._gateway_limit(pts):
+                out += self._gateway_silence(gw, pts, last, now)
+                covered.update(pts)
         for point, last in self._last.items():
             p = self.points[point]
-            if now - last > p.stale_factor * p.interval_s:
+            if point not in covered and now - last > p.stale_factor * p.interval_s:
                 out += self._silence(p, last, now, highest_only=True)
         return out
+
+    def _gateway_limit(self, pts: list[str]) -> float:
+        return min(self.points[p].stale_factor * self.points[p].interval_s for p in pts)
+
+    def _gateway_silence(self, gw: str, pts: list[str], last: float, now: float) -> list[Finding]:
+        limit = self._gateway_limit(pts)
+        first = Tier.RED if any(self.points[p].interlock for p in pts) else Tier.BLUE
+        steps = [(limit, first), (max(limit, YELLOW_AFTER_S), Tier.YELLOW), (max(limit, ORANGE_AFTER_S), Tier.ORANGE)]
+        current = self._gw_tier.get(gw, Tier.NORMAL)
+        crossed = [(offset, tier) for offset, tier in steps if now - last > offset and tier > current]
+        if not crossed:
+            return []
+        offset, tier = crossed[-1]
+        self._gw_tier[gw] = tier
+        area = self.points[pts[0]].area
+        return [Finding(f"gateway:{gw}", "stale", tier, last + offset, None,
+                        f"网关 {gw} 离线：{len(pts)} 个测点超过 {_duration_zh(offset)}无数据",
+                        f"Gateway {gw} offline: {len(pts)} points silent for over {_duration_en(offset)}", area)]
+
+    def _gateway_back(self, gw: str, t: float) -> Finding:
+        """The gateway is heard again: each of its points gets one limit from now to report on its own."""
+        self._gw_tier.pop(gw, None)
+        pts = self.gateways[gw]
+        for p in pts:
+            self._last[p] = max(self._last[p], t)
+        return Finding(f"gateway:{gw}", "stale", Tier.NORMAL, t, None, f"网关 {gw} 已恢复通信",
+                       f"Gateway {gw} reporting again", self.points[pts[0]].area)
 
     def _silence(self, p: Point, last: float, until: float, highest_only: bool = False) -> list[Finding]:
         """The tier rises of a silence that began at `last` and has lasted until `until`, each stamped with the
@@ -96,15 +157,21 @@ class StaleDetector:
         return out
 
     def assume(self, point: str, rule: str, tier: Tier) -> None:
-        if rule == "stale" and point in self.points:
+        if rule != "stale":
+            return
+        if point in self.points:
             self._tier[point] = tier
+        elif point.startswith("gateway:") and point[8:] in self.gateways:
+            self._gw_tier[point[8:]] = tier
 
     def state(self) -> dict[str, Any]:
-        return {"last": dict(self._last), "tier": {k: int(v) for k, v in self._tier.items()}}
+        return {"last": dict(self._last), "tier": {k: int(v) for k, v in self._tier.items()},
+                "gateway_tier": {k: int(v) for k, v in self._gw_tier.items()}}
 
     def restore(self, state: dict[str, Any]) -> None:
         self._last.update({k: v for k, v in state.get("last", {}).items() if k in self.points})
         self._tier.update({k: Tier(v) for k, v in state.get("tier", {}).items() if k in self.points})
+        self._gw_tier.update({k: Tier(v) for k, v in state.get("gateway_tier", {}).items() if k in self.gateways})
 
 
 def _duration_zh(s: float) -> str:

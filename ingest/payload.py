@@ -53,6 +53,7 @@ class Rejected:
     topic: str
     payload: bytes
     point: str | None = None
+    value: float | None = None  # the rejected value, where it was a number (a sensor reading out of its range)
     digest: bytes = field(init=False)
 
     def __post_init__(self) -> None:
@@ -132,9 +133,9 @@ class Decoder:
 
     def _one(self, point_id: str, body: dict, default_ts, topic: str, payload: bytes | None, now: float,
              out: list[Reading], rejects: list[Rejected]) -> None:
-        def reject(reason: Reason, detail: str) -> None:
+        def reject(reason: Reason, detail: str, value: float | None = None) -> None:
             raw = payload if payload is not None else json.dumps(body, default=str).encode()[:1024]
-            rejects.append(Rejected(reason, detail, topic, raw, point_id))
+            rejects.append(Rejected(reason, detail, topic, raw, point_id, value))
 
         point = self.points.get(point_id)
         if point is None:
@@ -154,7 +155,7 @@ class Decoder:
         if not math.isfinite(value):
             return reject(Reason.NOT_FINITE, f"value is {value}")
         if not lo <= value <= hi:
-            return reject(Reason.OUT_OF_RANGE, f"value {value} outside physical range [{lo}, {hi}] {point.unit}")
+            return reject(Reason.OUT_OF_RANGE, f"value {value} outside physical range [{lo}, {hi}] {point.unit}", value)
         ts = parse_ts(body.get("ts", default_ts))
         if ts is None:
             return reject(Reason.WRONG_TYPE, "ts must be epoch seconds or an ISO-8601 time with a zone")

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
 from alerting.book import AlertBook, AlertEvent
+from config.expr import references
 from config.model import Plant, Tier
-from riskwatch.pipeline import default_detectors, detect_groups
+from riskwatch.pipeline import default_detectors, detect_groups, tick_all
 from simulators.scenarios import Scenario
 
 SLICE_S = 60.0
@@ -24,6 +25,7 @@ TEN_MIN_S = 600.0
 CHATTER_WINDOW_S = 60.0
 CHATTER_TRANSITIONS = 3
 TRANSITIONS = ("raised", "tier_up", "tier_down", "cleared")
+HEALTH_RULES = ("stale", "stuck", "glitch", "range", "disagree")  # the sensor's failure, not the hazard
 
 
 @dataclass
@@ -34,6 +36,7 @@ class Replay:
     points: set[str]
     readings: int
     wall_s: float
+    rule_points: dict[str, set[str]] = field(default_factory=dict)  # "rule:<id>" -> the points its condition reads
 
     def at(self, ev: AlertEvent) -> float:
         """Seconds since the scenario's start."""
@@ -59,20 +62,23 @@ def replay(plant: Plant, scenario: Scenario, seed: int = 1) -> Replay:
                 groups.append((point, ts, ts, v[i0:i1]))  # in simulation a reading arrives when it is taken
         findings = detect_groups(detectors, groups)
         now = start + edges[k + 1]
-        findings += [f for d in detectors for f in d.tick(now)]
+        findings += tick_all(detectors, now)
         if findings:
             book.apply(sorted(findings, key=lambda f: f.ts))
     events = book.events_since(0, 10**9)
     book.close()
+    rule_points = {f"rule:{r.id}": references(r.condition) for r in plant.rules}
     return Replay(scenario, events, start, set(series), sum(len(t) for t, _ in series.values()),
-                  time.perf_counter() - t0)
+                  time.perf_counter() - t0, rule_points)
 
 
 def score_accident(run: Replay) -> dict:
-    """Detected = an alert at yellow or above on a point where the hazard shows (a dead-sensor alarm is not
-    detection). Lead time = danger point minus that first alert: positive is in time, negative is late."""
+    """Detected = an alert at yellow or above on a point where the hazard shows, or from a composite rule that
+    reads one (a dead-sensor alarm is not detection). Lead time = danger point minus that first alert: positive
+    is in time, negative is late."""
     truth = run.scenario.truth
-    on_hazard = [e for e in run.events if e.alert.point in truth.points and e.alert.rule != "stale"
+    hazard = set(truth.points) | {r for r, pts in run.rule_points.items() if pts & set(truth.points)}
+    on_hazard = [e for e in run.events if e.alert.point in hazard and e.alert.rule not in HEALTH_RULES
                  and e.kind in ("raised", "tier_up")]
 
     def first(min_tier: Tier) -> float | None:
@@ -123,10 +129,17 @@ def alarm_quality(runs: list[Replay], plant: Plant) -> dict:
 
 
 def score_quiet(run: Replay) -> dict:
-    allowed = run.scenario.allowed_rules
-    unexpected = [a for a in _alerts(run) if a["rule"] not in allowed]
-    return {"name": run.scenario.name, "allowed_rules": sorted(allowed), "unexpected": unexpected,
-            "allowed_alerts": len(_alerts(run)) - len(unexpected), "ok": not unexpected}
+    """Quiet = nothing but the allowed rules; a sensor fault must also raise the rules it expects (a fault not
+    found is a blind monitoring device), within its alert budget."""
+    sc = run.scenario
+    alerts = _alerts(run)
+    unexpected = [a for a in alerts if a["rule"] not in sc.allowed_rules]
+    missing = sorted(sc.expected_rules - {a["rule"] for a in alerts})
+    too_many = sc.max_alerts is not None and len(alerts) > sc.max_alerts
+    return {"name": sc.name, "allowed_rules": sorted(sc.allowed_rules), "unexpected": unexpected,
+            "expected_rules": sorted(sc.expected_rules), "missing": missing, "alerts": len(alerts),
+            "max_alerts": sc.max_alerts, "allowed_alerts": len(alerts) - len(unexpected),
+            "ok": not unexpected and not missing and not too_many}
 
 
 def _alerts(run: Replay) -> list[dict]:
@@ -185,7 +198,13 @@ def meets_bar(result: dict) -> list[str]:
         fails.append(f"normal: {n['chattering']} chattering alarms")
     if n["false_red"]:
         fails.append(f"normal: {n['false_red']} red alarms")
-    fails += [f"{q['name']}: raised {len(q['unexpected'])} unexpected alarms" for q in result["quiet"] if not q["ok"]]
+    for q in result["quiet"]:
+        if q["unexpected"]:
+            fails.append(f"{q['name']}: raised {len(q['unexpected'])} unexpected alarms")
+        if q["missing"]:
+            fails.append(f"{q['name']}: the fault was not found (no {', '.join(q['missing'])} alarm)")
+        if q["max_alerts"] is not None and q["alerts"] > q["max_alerts"]:
+            fails.append(f"{q['name']}: {q['alerts']} alarms, at most {q['max_alerts']} expected")
     return fails
 
 
@@ -201,6 +220,8 @@ def table(result: dict) -> str:
                  f"{n['alarms_per_10min_per_console']} per 10 min per console (bar <= 1), worst 10 min "
                  f"{n['max_alarms_in_10min']} (bar <= 10), chattering {n['chattering']}, red {n['false_red']}"]
     for q in result["quiet"]:
-        rows.append(f"{q['name']:<21}  {'ok' if q['ok'] else 'UNEXPECTED ALARMS'}  ({q['allowed_alerts']} allowed "
-                    f"{'/'.join(q['allowed_rules']) or ''} alarms, {len(q['unexpected'])} unexpected)")
+        found = f"found by {'/'.join(q['expected_rules'])}, " if q["expected_rules"] and not q["missing"] else ""
+        verdict = "ok" if q["ok"] else "MISSED" if q["missing"] else "TOO MANY ALARMS" if not q["unexpected"] \
+            else "UNEXPECTED ALARMS"
+        rows.append(f"{q['name']:<21}  {verdict}  ({found}{q['alerts']} alarms, {len(q['unexpected'])} unexpected)")
     return "\n".join(rows)

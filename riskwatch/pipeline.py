@@ -21,6 +21,8 @@ import numpy as np
 from alerting.book import AlertBook, AlertEvent
 from config.model import Plant
 from detectors.finding import Detector, Finding
+from detectors.composite import CompositeDetector
+from detectors.health import HealthDetector, RedundancyDetector
 from detectors.rate import RateDetector
 from detectors.stale import StaleDetector
 from detectors.threshold import ThresholdDetector
@@ -59,25 +61,45 @@ class Counters:
 
 def default_detectors(plant: Plant, started: float, last_seen: dict[str, float] | None = None) -> list[Detector]:
     points = plant.point_map()
-    return [ThresholdDetector(points), RateDetector(points), ForecastDetector(points),
-            StaleDetector(points, started, last_seen)]
+    gateways = {g: [p.id for p in pts] for g, pts in plant.gateways().items()}
+    return [ThresholdDetector(points), RateDetector(points), ForecastDetector(points), HealthDetector(points),
+            StaleDetector(points, started, last_seen, gateways), RedundancyDetector(points), CompositeDetector(plant)]
 
 
 def detect_groups(detectors: list[Detector], groups: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]
                   ) -> list[Finding]:
     """Runs each point's readings (point, reading times, arrival times, values) through every detector, in
     time order. Live and `riskwatch eval` both detect through here. Status points go first, so a limit that
-    applies only while a process runs sees that process's state for the same moment."""
+    applies only while a process runs sees that process's state for the same moment. Joint detectors
+    (composite rules, gateways) come last and see the whole batch and what the others found in it."""
     status = set().union(*(getattr(d, "status_points", ()) for d in detectors))
+    single = [d for d in detectors if not getattr(d, "joint", False)]
+    joint = [d for d in detectors if getattr(d, "joint", False)]
     findings: list[Finding] = []
+    judged = []
     for point, ts, arrived, values in sorted(groups, key=lambda g: g[0] not in status):
         # a reading stamped ahead of its arrival is judged at its arrival: a fast device clock must not push a
         # detector's notion of time into the future and make it skip the readings that follow
         ts = np.minimum(ts, arrived)
-        for d in detectors:
+        judged.append((point, ts, values))
+        for d in single:
             findings.extend(d.feed(point, arrived if d.clock == "arrival" else ts, values))
     findings.sort(key=lambda f: f.ts)
+    for d in joint:
+        more = d.feed_joint(judged, findings)
+        if more:
+            findings = sorted(findings + more, key=lambda f: f.ts)
     return findings
+
+
+def tick_all(detectors: list[Detector], now: float) -> list[Finding]:
+    """Time passes with no reading (silence, durations): per-point detectors first, then the joint ones, which
+    see what the others found on this tick."""
+    findings = [f for d in detectors if not getattr(d, "joint", False) for f in d.tick(now)]
+    for d in detectors:
+        if getattr(d, "joint", False):
+            findings += d.tick(now, findings)
+    return sorted(findings, key=lambda f: f.ts)
 
 
 class Pipeline:
@@ -103,22 +125,23 @@ class Pipeline:
         detecting = asyncio.create_task(self._detect_then_ack(committed, source))
         try:
             async for batch in source.batches():
-                readings = await self.commit(batch)
-                await committed.put((batch, readings))
+                readings, out_of_range = await self.commit(batch)
+                await committed.put((batch, readings, out_of_range))
         finally:
             detecting.cancel()  # what was not acknowledged yet is delivered again on the next start
 
     async def _detect_then_ack(self, committed: asyncio.Queue, source) -> None:
         while True:
-            batch, readings = await committed.get()
+            batch, readings, out_of_range = await committed.get()
             try:
-                await self.detect(readings)
+                await self.detect(readings, out_of_range)
             except Exception:  # a detector bug: the readings are stored; redelivering them would loop forever
                 self.counters.detect_errors += 1
                 log.exception("detection failed on a batch of %d readings", len(readings))
             source.ack(batch)
 
-    async def commit(self, batch: list[Message]) -> list[Reading]:
+    async def commit(self, batch: list[Message]) -> tuple[list[Reading], list[Rejected]]:
+        """Stores a batch; returns its readings to detect and its out-of-range rejects (a sensor-health sign)."""
         now = self.clock()
         readings, rejects = self._decode(batch, now)
         delay, attempts = 0.5, 0
@@ -146,7 +169,7 @@ class Pipeline:
         if result.conflicting:  # a second value for a stored (point, ts) is not what the plant measured
             skip = {id(r) for r in result.conflicting}
             readings = [r for r in readings if id(r) not in skip]
-        return readings
+        return readings, [j for j in rejects if j.reason == Reason.OUT_OF_RANGE and j.point]
 
     def _decode(self, batch: list[Message], now: float) -> tuple[list[Reading], list[Rejected]]:
         readings: list[Reading] = []
@@ -176,7 +199,12 @@ class Pipeline:
                 rejects.append(Rejected(Reason.STORE_ERROR, f"{type(e).__name__}: {e}", m.topic, m.payload))
         return readings, rejects
 
-    async def detect(self, readings: list[Reading]) -> None:
+    async def detect(self, readings: list[Reading], out_of_range: list[Rejected] = ()) -> None:
+        now = self.clock()
+        bad = [f for j in out_of_range for d in self.detectors if hasattr(d, "rejected")
+               for f in d.rejected(j.point, now, j.value, j.detail)]
+        if bad:
+            await self._raise(bad)
         if not readings:
             return
         by_point: dict[str, list[Reading]] = defaultdict(list)
@@ -195,8 +223,7 @@ class Pipeline:
     async def tick(self, now: float | None = None) -> None:
         """Time passes: detectors that watch for silence get their say."""
         now = self.clock() if now is None else now
-        findings = [f for d in self.detectors for f in d.tick(now)]
-        await self._raise(findings)
+        await self._raise(tick_all(self.detectors, now))
 
     async def _raise(self, findings: list[Finding]) -> None:
         """Findings are never dropped: detectors report a change once, so a failed write is retried."""

@@ -74,7 +74,7 @@ def test_every_demo_point_with_a_kind_inherits_its_standard_preset():
             if key in ("high", "low"):
                 want = {**preset, **(raw.get(key) or {})}
                 assert getattr(point, key).model_dump(exclude_none=True) == want, (raw["id"], key)
-            elif key in ("rate", "forecast") and key not in raw:  # detector blocks: the preset, validated
+            elif key in ("rate", "forecast", "stuck", "glitch") and key not in raw:  # detector blocks: the preset, validated
                 got = getattr(point, key)
                 assert got == type(got).model_validate(preset), (raw["id"], key)
             elif key not in raw:

@@ -260,6 +260,11 @@ def test_bad_payloads_are_rejected_with_reasons_while_good_readings_flow(riskwat
     assert all(r["detail"] for r in rejected)
     assert riskwatch.get("/api/rejected", role="operator")[0] == 403
     assert len(riskwatch.get(f"/api/points/dust1.inlet_t/history?start={now - 60}")[1]["rows"]) == len(bad)
+    # a reading outside the sensor's physical range is rejected AND raises a sensor-health alarm on its point
+    wait_until(lambda: any(a["rule"] == "range" for a in riskwatch.get("/api/alerts/active")[1]), 30, "range alert")
+    (alert,) = [a for a in riskwatch.get("/api/alerts/active")[1] if a["rule"] == "range"]
+    assert (alert["point"], alert["tier"], alert["value"]) == ("dust1.hopper_t", "blue", 9999)
+    assert "超出量程" in alert["reason_zh"] and "outside its range" in alert["reason_en"]
     pub.close()
 
 
@@ -379,14 +384,53 @@ def test_every_route_but_health_needs_a_token(riskwatch):
     assert closed.value.rcvd.code == 4401
 
 
+def keep_talking(broker, points: list[str], stop: threading.Event) -> threading.Thread:
+    """The rest of a gateway's points, reporting every 0.5 s until stopped."""
+    def run():
+        pub = Publisher(broker)
+        while not stop.wait(0.5):
+            for p in points:
+                pub.reading(p, time.time(), 1 if p in ("sump1.vent_on", "sump1.permit") else 20.9 if p == "sump1.o2"
+                            else 0.0)
+        pub.close()
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
 def test_a_sensor_that_stops_talking_raises_a_stale_alert_and_clears_when_it_returns(riskwatch, broker):
     pub = Publisher(broker)
+    stop = threading.Event()
+    others = keep_talking(broker, ["sump1.o2", "sump1.lel", "sump1.people", "sump1.vent_on", "sump1.permit"], stop)
+    try:
+        with riskwatch.wall() as wall:
+            pub.reading("sump1.h2s", time.time(), 0.2)
+            seen = wall.until(alert_event("raised", "sump1.h2s", "stale"))
+            assert seen[-1]["event"]["tier"] == "blue" and "无数据" in seen[-1]["event"]["reason_zh"]
+            pub.reading("sump1.h2s", time.time(), 0.3)
+            wall.until(alert_event("cleared", "sump1.h2s", "stale"))
+    finally:
+        stop.set()
+        others.join(5)
+    assert not any(a["point"] == "gateway:gw-sump1" for a in riskwatch.get("/api/alerts/active")[1])
+    pub.close()
+
+
+def test_a_silent_gateway_is_one_alert_on_the_gateway_not_one_per_point(riskwatch, broker):
+    pub = Publisher(broker)
     with riskwatch.wall() as wall:
-        pub.reading("sump1.h2s", time.time(), 0.2)
-        seen = wall.until(alert_event("raised", "sump1.h2s", "stale"))
-        assert seen[-1]["event"]["tier"] == "blue" and "无数据" in seen[-1]["event"]["reason_zh"]
-        pub.reading("sump1.h2s", time.time(), 0.3)
-        wall.until(alert_event("cleared", "sump1.h2s", "stale"))
+        heard = time.time()
+        for p in ("sump1.h2s", "sump1.o2", "sump1.lel"):
+            pub.reading(p, time.time(), 0.5)
+        # (the gateway may already be raised from start-up, when nothing had been heard yet: wait for the
+        # silence that follows these readings)
+        seen = wall.until(lambda m: alert_event("raised", "gateway:gw-sump1", "stale")(m) and m["event"]["ts"] > heard)
+        ev = seen[-1]["event"]
+        assert ev["area"] == "sump1" and "网关 gw-sump1 离线" in ev["reason_zh"]
+        assert not [m for m in seen if m["type"] == "alert_event" and m["event"]["point"].startswith("sump1.")
+                    and m["event"]["rule"] == "stale" and m["event"]["ts"] > heard]
+        pub.reading("sump1.h2s", time.time(), 0.5)
+        wall.until(alert_event("cleared", "gateway:gw-sump1", "stale"))
     pub.close()
 
 

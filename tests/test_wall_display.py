@@ -79,6 +79,11 @@ def test_a_display_role_sees_alerts_but_has_no_acknowledge_button(page, riskwatc
     row = page.locator("[data-testid^='alert-row-'][data-tier='orange']").filter(has_text="煤气加压站CO浓度")
     expect(row).to_have_count(1, timeout=30_000)
     expect(page.locator("[data-testid^='ack-']")).to_have_count(0)
+    # the dust area, never heard from, is one gateway-offline alert named after its gateway, not one per point
+    gw = page.locator("[data-testid^='alert-row-']").filter(has_text="网关 gw-dust1 离线")
+    expect(gw).to_have_count(1, timeout=30_000)
+    expect(gw.locator("td").nth(2)).to_have_text("网关 gw-dust1")
+    expect(page.locator("[data-testid^='alert-row-']").filter(has_text="灰斗温度")).to_have_count(0)
     pub.close()
 
 

@@ -60,7 +60,7 @@ const S = {
   lang: localStorage.getItem('riskwatch.lang') === 'en' ? 'en' : 'zh',
   token: localStorage.getItem('riskwatch.token') || '',
   gen: 0,               // bumped on login/logout so callbacks of an old session are ignored
-  me: null, plant: null, points: {}, areas: {},
+  me: null, plant: null, points: {}, subjects: {}, areas: {},
   values: {},           // pointId -> {ts, value}
   alerts: {},           // alertId -> Alert (active, or cleared but not yet acknowledged)
   events: [],           // newest first, at most MAX_EVENTS
@@ -201,6 +201,7 @@ async function start() {
     if (gen !== S.gen) return;
     S.me = me; S.plant = plant;
     S.points = Object.fromEntries(plant.points.map((p) => [p.id, p]));
+    S.subjects = Object.fromEntries(plant.subjects.map((x) => [x.id, x])); // gateways, composite rules
     S.areas = Object.fromEntries(plant.areas.map((a) => [a.id, a]));
     for (const p of points) if (p.latest) S.values[p.id] = p.latest;
     S.alerts = {};
@@ -382,7 +383,7 @@ function renderAlerts() {
   const canAck = !!S.me && ACK_ROLES.includes(S.me.role);
   document.body.classList.toggle('no-ack', !canAck);
   $('#alert-body').replaceChildren(...list.map((al) => {
-    const acked = isAcked(al), p = S.points[al.point];
+    const acked = isAcked(al);
     const state = al.state === 'cleared' ? t('cleared_unacked') : acked ? t('acked_by', { who: al.acked_by || '' }) : t('unacked');
     return h('tr', {
       'data-testid': 'alert-row-' + al.id, 'data-tier': al.tier, 'data-acked': String(acked),
@@ -390,7 +391,7 @@ function renderAlerts() {
     },
     h('td', {}, chip(al.tier)),
     h('td', {}, nm(S.areas[al.area]) || al.area),
-    h('td', {}, nm(p) || al.point),
+    h('td', {}, subjectName(al.point)),
     h('td', { class: 'reason' }, (S.lang === 'en' ? al.reason_en : al.reason_zh) || al.reason_zh || ''),
     h('td', { class: 'num' }, al.value == null ? '—' : fmtValue(al.point, al.value)),
     h('td', { class: 'num' }, fmtTime(al.raised_at)),
@@ -403,13 +404,18 @@ function renderAlerts() {
   $('#alert-count').textContent = list.length ? String(list.length) : '';
 }
 
+// what an alert is about: a point, or a gateway / composite rule the plant lists as a subject
+function subjectName(id) {
+  return nm(S.points[id]) || nm(S.subjects[id]) || id;
+}
+
 function renderEvents() {
   $('#events').replaceChildren(...S.events.map((ev) => h('li', { class: 'ev', 'data-kind': ev.kind, 'data-tier': ev.tier },
     h('span', { class: 'ev-time num' }, fmtTime(ev.ts)),
     chip(ev.tier),
     h('span', { class: 'ev-kind' }, t('kind_' + ev.kind)),
     h('span', { class: 'ev-text' },
-      `${nm(S.areas[ev.area]) || ev.area} · ${nm(S.points[ev.point]) || ev.point}` +
+      `${nm(S.areas[ev.area]) || ev.area} · ${subjectName(ev.point)}` +
       (ev.kind === 'acked' ? ` — ${ev.actor || ''}` : ev.value != null ? ` — ${fmtValue(ev.point, ev.value)}` : '')))));
   $('#no-events').hidden = S.events.length > 0;
 }

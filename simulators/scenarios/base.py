@@ -34,6 +34,8 @@ class Scenario:
     build: Callable[[Plant, int], dict[str, Series]]  # (demo plant, seed) -> readings per point
     truth: Truth | None = None  # None: a scenario that must raise nothing (but what `allowed_rules` allows)
     allowed_rules: frozenset[str] = field(default_factory=frozenset)  # e.g. {"stale"}: a dead sensor IS an alarm
+    expected_rules: frozenset[str] = field(default_factory=frozenset)  # sensor faults that must be found
+    max_alerts: int | None = None  # at most this many alerts in all (a gateway outage is one alarm, not one per point)
 
     @property
     def start_epoch(self) -> float:

@@ -2,8 +2,9 @@
 entry from 09:00: permit, 35 min ventilation, test, two people inside 09:42-10:43, fan off 10:54) with one fault;
 the glitches also hit the steelworks' CO detectors, whose normal morning runs alongside.
 
-A threshold alarm in any of these is a false alarm. A dead sensor or an offline gateway is different: losing
-the data of a gas detector IS a safety event (MEM order No. 10, article 14), so those two may raise `stale`.
+A threshold alarm in any of these is a false alarm. A faulty sensor is different: a failed monitoring device IS
+a safety event (MEM order No. 10, article 14), so each fault must raise its own sensor-health rule (stale,
+stuck, glitch) and nothing else; a gateway outage must raise exactly one alarm.
 """
 from __future__ import annotations
 
@@ -104,29 +105,30 @@ def clock_behind(plant: Plant, seed: int) -> dict[str, Series]:
 
 
 def _fault(name: str, title_zh: str, title_en: str, summary: str, build: Callable[[Plant, int], dict[str, Series]],
-           allowed: frozenset[str] = frozenset()) -> Scenario:
+           expected: frozenset[str] = frozenset(), max_alerts: int | None = None) -> Scenario:
     return Scenario(name=name, sector=Sector.CONFINED_SPACE, title_zh=title_zh, title_en=title_en,
                     summary=summary, start_local=START, duration_s=DURATION, build=build, truth=None,
-                    allowed_rules=allowed)
+                    allowed_rules=expected, expected_rules=expected, max_alerts=max_alerts)
 
 
 SCENARIOS = [
     _fault("fault-stuck", "传感器卡值：污水池硫化氢", "Stuck sensor: sump H2S",
            "The sump's H2S detector freezes at its 09:40 reading for 90 min, through a routine two-person entry "
-           "(the real H2S rises ~1 ppm meanwhile). Not a hazard; no threshold alarm may follow.", stuck),
+           "(the real H2S rises ~1 ppm meanwhile). The stuck-sensor alarm must follow, and no threshold alarm.", stuck,
+           frozenset({"stuck"})),
     _fault("fault-drift", "传感器漂移：污水池氧气与可燃气", "Calibration drift: sump O2 and LEL",
            "From 08:30 the O2 cell drifts down 0.10 %VOL/h and the LEL sensor up 0.8 %LEL/h: after 3.5 h O2 reads "
            "~0.35 low and LEL ~2.8 high, still inside every limit. No alarm may follow.", drift),
     _fault("fault-spikes", "单点毛刺：污水池与煤气区域气体检测", "Single-sample glitches on the gas detectors",
            "About one bad sample every 5 min on the sump's H2S (+40 ppm), O2 (-4 %VOL) and LEL (+30 %LEL) and on "
            "the steelworks' three CO detectors (+200 ppm), each one sample long, shorter than every on-delay. "
-           "No threshold alarm may follow.", spikes),
+           "The glitch alarm must follow, and no threshold alarm.", spikes, frozenset({"glitch"})),
     _fault("fault-dropout", "传感器掉线：污水池硫化氢", "Sensor dropout: sump H2S",
            "The H2S detector is silent for 5 min (10:00-10:05) while two people work inside. Only the stale "
-           "alarm of the dead sensor may follow.", dropout, frozenset({"stale"})),
+           "alarm of the dead sensor must follow.", dropout, frozenset({"stale"}), 1),
     _fault("fault-gateway-offline", "网关离线：污水池", "Gateway offline: sump",
            "Every sump point is silent for 10 min (10:13-10:23) while people are inside, then reports again. "
-           "Only stale alarms may follow.", gateway_offline, frozenset({"stale"})),
+           "One gateway-offline alarm must follow, not one per point.", gateway_offline, frozenset({"stale"}), 1),
     _fault("fault-clock-behind", "设备时钟滞后：污水池硫化氢", "Device clock 2 min behind: sump H2S",
            "The H2S detector's clock runs 120 s behind: each reading is stamped 2 min before it was taken. "
            "No alarm may follow.", clock_behind),

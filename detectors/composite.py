@@ -1,0 +1,576 @@
+"""Composite rules: conditions over several points, their alarms and plant state, written by engineers in the
+plant file (config/expr.py), each raising its tier once its condition has held for_s (rule 'composite', point
+`rule:<id>`), and clearing once it has been false off_delay_s.
+
+Event-driven, on the readings' own clock, in time order across points: a rule is evaluated when one of its
+points changes value or returns from silence, when an alarm it watches changes, and when a moment it waits for
+comes due (an on- or off-delay, a held() or count() window, a reading going stale). Three-valued: a point never
+heard, or silent beyond its stale limit (stale_factor x interval_s), is unknown, and so is a condition on it;
+unknown neither raises nor clears a rule (silence is the stale detector's alarm).
+"""
+from __future__ import annotations
+
+import heapq
+import math
+import operator
+from bisect import bisect_right
+from typing import Any, Callable
+
+import numpy as np
+
+from config.expr import STATEFUL, Binary, Bool, Call, Logic, Node, Num, Ref, Status, TierName, Unary, children, walk
+from config.model import CompositeRule, Plant, Point, Tier
+from detectors.finding import Finding, fmt
+from detectors.latch import Latch, newer
+
+RULE = "composite"
+MAX_EDGES = 10_000  # count(): transitions remembered per window at most
+_INF = float("inf")
+_CMP = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq,
+        "!=": operator.ne}
+Fn = Callable[[float], Any]  # a compiled node: the moment in, a number / True / False / None (unknown) out
+
+
+class _Rule:
+    """One rule at run time: its compiled condition, latch, the memories of its rose/held/count, its next due."""
+
+    __slots__ = ("index", "cfg", "key", "tier", "fn", "latch", "slots", "counts", "shown", "t", "due", "queued",
+                 "guards", "false_at", "blocked", "areas")
+
+    def __init__(self, index: int, cfg: CompositeRule):
+        self.index, self.cfg, self.key = index, cfg, (f"rule:{cfg.id}", RULE)
+        self.tier = cfg.level
+        self.latch = Latch()
+        self.slots: list[list] = []  # rose / held / count memories, in the order compiled (saved by state())
+        self.counts: list[tuple[list, float]] = []  # (count slot, window) for the reason
+        self.shown: list[str] = []  # points whose values the reason shows
+        self.areas: list[tuple[str, int]] = []  # any_alarm() areas and tiers: the reason names their alarms
+        self.t = -_INF  # last evaluated: evaluation never goes back in time
+        self.due = self.queued = _INF
+        # "X and Y": while X was false (and nothing is pending), nothing but a change of X's points can raise
+        # the rule, so changes of Y's points are not evaluated; X's points, per operand that can guard
+        self.guards: list[frozenset[str] | None] = []
+        self.false_at = [-1]  # which operand was false at the last evaluation
+        self.blocked: frozenset[str] | None = None
+
+
+class CompositeDetector:
+    """Rule 'composite', a joint detector: sees every point's readings and the other detectors' findings.
+
+    >>> from config.model import Area, CompositeRule, Plant, Point
+    >>> run = dict(area="a", unit="", interval_s=1, range=(0, 1))
+    >>> plant = Plant(site="s", name="厂", areas=[Area(id="a", name="车间", sector="dust")],
+    ...     points=[Point(id="fan", name="风机运行", name_en="Fan running", **run),
+    ...             Point(id="prod", name="生产运行", name_en="Production running", **run)],
+    ...     rules=[CompositeRule(id="r", name="风机停机但生产仍在进行", name_en="Fan stopped while producing",
+    ...                          area="a", tier="red", when="prod and not fan", for_s=2)])
+    >>> d = CompositeDetector(plant)
+    >>> ts = np.arange(5.0)
+    >>> [(f.tier.name, f.ts, f.reason_en) for f in d.feed_joint(
+    ...     [("fan", ts, np.array([1., 1, 0, 0, 0])), ("prod", ts, np.ones(5))], [])]
+    [('RED', 4.0, 'Fan stopped while producing (Production running=1, Fan running=0, for 2 s)')]
+    """
+
+    clock = "reading"
+    joint = True
+
+    def __init__(self, plant: Plant):
+        self.points: dict[str, Point] = plant.point_map()
+        self._limit = {pid: p.stale_factor * p.interval_s for pid, p in self.points.items()}
+        self._area_of = {pid: p.area for pid, p in self.points.items()}
+        self._seen: dict[str, float] = {}  # last reading judged, per watched point (redeliveries are ignored)
+        self._last: dict[str, tuple[float, float]] = {}  # latest (time, value) per watched point
+        self._batch: dict[str, tuple[list, list]] = {}  # while a batch is judged: its readings per watched point
+        self._alarms: dict[tuple[str, str], int] = {}  # every active alert (point, rule) -> tier, ours and others'
+        self._area_alarms: dict[str, dict[tuple[str, str], int]] = {}
+        self._point_alarms: dict[str, dict[str, int]] = {}
+        self._heap: list[tuple[float, int, bool]] = []  # (due, rule index, forced)
+        self._wake = [_INF]  # the earliest due the evaluation in progress asked for
+        self._own: tuple[str, str] = ("", "")  # the rule being evaluated: its own alert is not "another alarm"
+        self._rules = [_Rule(i, r) for i, r in enumerate(plant.rules)]
+        self._by_key = {r.key[0]: r for r in self._rules}
+        watch: dict[str, list[int]] = {}
+        self._age_points: set[str] = set()
+        self._age_rules: list[int] = []
+        self._alarm_points: dict[str, list[int]] = {}
+        self._alarm_areas: dict[str, list[int]] = {}
+        for rule in self._rules:
+            node = rule.cfg.condition
+            rule.fn, stateful = self._compile(node, rule)
+            if isinstance(node, Logic) and node.op == "and" and not stateful:
+                rule.fn = _guarded([self._compile(x, rule)[0] for x in node.operands], rule.false_at)
+                rule.guards = [None if any(isinstance(n, Call) for n in walk(x)) else
+                               frozenset(n.point for n in walk(x) if isinstance(n, Ref)) for x in node.operands]
+            args = {id(c.args[0]): c.func for c in walk(node) if isinstance(c, Call) and c.func in
+                    ("alarm", "age", "limit", "low_limit", "any_alarm")}
+            for n in walk(node):
+                role = args.get(id(n))
+                if isinstance(n, Ref) and role in (None, "age") and n.point in self.points:
+                    watch.setdefault(n.point, []).append(rule.index)
+                    if role is None and n.point not in rule.shown:
+                        rule.shown.append(n.point)
+                    if role == "age":
+                        self._age_points.add(n.point)
+                        self._age_rules.append(rule.index)
+                elif isinstance(n, Ref) and role == "alarm":
+                    self._alarm_points.setdefault(n.point, []).append(rule.index)
+                elif role == "any_alarm":
+                    self._alarm_areas.setdefault(n.value, []).append(rule.index)
+            rule.areas = list(dict.fromkeys((c.args[0].value, c.args[1].value) for c in walk(node)
+                                            if isinstance(c, Call) and c.func == "any_alarm"))
+        self._watch = {pid: np.unique(np.asarray(ks, np.int64)) for pid, ks in watch.items()}
+        self._age_rules = sorted(set(self._age_rules))
+
+    # --- compiling a condition into closures ----------------------------------------------------------------
+    def _compile(self, node: Node, rule: _Rule) -> tuple[Fn, bool]:
+        """The node as a function of the moment, and whether it remembers the past (then it is never skipped:
+        every operand around it is evaluated, not short-circuited)."""
+        if isinstance(node, Call):  # only conditions and values are compiled; ids, names and windows are read
+            operands = node.args if node.func in ("abs", "min", "max") else node.args[:1] if node.func in STATEFUL \
+                else ()
+        else:
+            operands = () if isinstance(node, (Ref, Status)) else children(node)
+        kids = [self._compile(c, rule) for c in operands]
+        stateful = any(s for _, s in kids) or (isinstance(node, Call) and node.func in STATEFUL)
+        fs = [f for f, _ in kids]
+        value = self._value
+        if isinstance(node, (Num, Bool, TierName)):
+            c = node.value
+            return (lambda t: c), False
+        if isinstance(node, Ref):
+            pid = node.point
+            return (lambda t: value(pid, t)), False
+        if isinstance(node, Status):
+            pid = node.ref.point
+
+            def status(t: float) -> bool | None:
+                v = value(pid, t)
+                return None if v is None else v >= 0.5
+            return status, False
+        if isinstance(node, Unary):
+            (g,) = fs
+            if node.op == "-":
+                return (lambda t: None if (v := g(t)) is None else -v), stateful
+            return (lambda t: None if (v := g(t)) is None else not v), stateful
+        if isinstance(node, Logic):
+            return _logic(node.op, fs, eager=stateful), stateful
+        if isinstance(node, Binary):
+            return _binary(node.op, fs[0], fs[1], eager=stateful), stateful
+        return self._call(node, fs, rule), stateful
+
+    def _call(self, node: Call, fs: list[Fn], rule: _Rule) -> Fn:
+        func, args, wake = node.func, node.args, self._wake
+        if func in ("abs", "min", "max"):
+            combine = {"abs": lambda vs: abs(vs[0]), "min": min, "max": max}[func]
+            return lambda t: None if None in (vs := [f(t) for f in fs]) else combine(vs)
+        if func in ("limit", "low_limit"):
+            p = self.points.get(args[0].point)
+            limits = p and (p.high if func == "limit" else p.low)
+            c = getattr(limits, args[1].name) if limits else None
+            return lambda t: c
+        if func == "age":
+            pid = args[0].point
+            return lambda t: None if (at := self._reading(pid, t)) is None else t - at[0]
+        if func == "alarm":
+            pid, which = args[0].point, args[1].value if len(args) > 1 else None
+            return lambda t: self._alarm(pid, which)
+        if func == "any_alarm":
+            area, tier = args[0].value, args[1].value
+            return lambda t: self._any_alarm(area, tier)
+        g = fs[0]
+        slot: list = [None, None, None, []]  # previous value, current value, current moment, count's edges
+        rule.slots.append(slot)
+        if func == "held":
+            window = args[1].value
+
+            def held(t: float) -> bool | None:
+                v = g(t)
+                if v is not True:
+                    slot[2] = None
+                    return v
+                if slot[2] is None:
+                    slot[2] = t
+                if t - slot[2] >= window:
+                    return True
+                wake[0] = min(wake[0], slot[2] + window)
+                return False
+            return held
+
+        def edge(t: float) -> bool | None:
+            """Did the condition turn from (known) false to true at t? Idempotent within one moment."""
+            v = g(t)
+            if slot[2] != t:
+                slot[0], slot[2] = slot[1], t
+            slot[1] = v
+            return None if v is None else bool(v and slot[0] is False)
+        if func == "rose":
+            def rose(t: float) -> bool | None:
+                rising = edge(t)
+                if rising:  # true for this moment only: look again just after it
+                    wake[0] = min(wake[0], math.nextafter(t, _INF))
+                return rising
+            return rose
+        window = args[1].value
+        rule.counts.append((slot, window))
+
+        def count(t: float) -> int:
+            rising, edges = edge(t), slot[3]
+            if edges and edges[-1] == t and not rising:
+                edges.pop()
+            elif rising and (not edges or edges[-1] != t):
+                edges.append(t)
+            del edges[:bisect_right(edges, t - window)]
+            del edges[:-MAX_EDGES]
+            if edges:
+                wake[0] = min(wake[0], edges[0] + window)
+            return len(edges)
+        return count
+
+    # --- what a condition reads ---------------------------------------------------------------------------
+    def _reading(self, pid: str, t: float) -> tuple[float, float] | None:
+        """The point's latest (time, value) at t: from the batch being judged, else from before it."""
+        b = self._batch.get(pid)
+        if b is not None:
+            ts = b[0]
+            if t >= ts[-1]:
+                return ts[-1], b[1][-1]
+            i = bisect_right(ts, t) - 1
+            if i >= 0:
+                return ts[i], b[1][i]
+        return self._last.get(pid)
+
+    def _value(self, pid: str, t: float) -> float | None:
+        """The point's latest value at t; None (unknown) if never heard or silent too long. (The hot path:
+        _reading inlined.)"""
+        b = self._batch.get(pid)
+        if b is not None and t >= b[0][0]:
+            ts = b[0]
+            i = len(ts) - 1 if t >= ts[-1] else bisect_right(ts, t) - 1
+            at, v = ts[i], b[1][i]
+        else:
+            last = self._last.get(pid)
+            if last is None:
+                return None
+            at, v = last
+        stale_at = at + self._limit[pid]
+        if t > stale_at:  # silent longer than the stale detector allows (same strict >)
+            return None
+        if stale_at < self._wake[0]:
+            self._wake[0] = math.nextafter(stale_at, _INF)  # the first moment this value is unknown
+        return v
+
+    def _alarm(self, pid: str, rule: str | None) -> int:
+        tiers = self._point_alarms.get(pid, {})
+        return tiers.get(rule, 0) if rule is not None else max(tiers.values(), default=0)
+
+    def _any_alarm(self, area: str, tier: int) -> bool:
+        areas = self._area_alarms.values() if area == "*" else [self._area_alarms.get(area, {})]
+        return any(v >= tier and k != self._own for alarms in areas for k, v in alarms.items())
+
+    def _alarmed(self, area: str, tier: int, own: tuple[str, str]) -> list[tuple[str, str]]:
+        """(name, English name) of the points and rules with an alert at or above the tier in the area."""
+        alarms = self._alarms if area == "*" else self._area_alarms.get(area, {})
+        names = []
+        for point, rule in sorted(k for k, v in alarms.items() if v >= tier and k != own):
+            p, r = self.points.get(point), self._by_key.get(point)
+            named = (p.name, p.name_en or p.id) if p else (r.cfg.name, r.cfg.name_en or r.cfg.id) if r else (point,) * 2
+            if named not in names:
+                names.append(named)
+        return names
+
+    def _set_alarm(self, point: str, rule: str, area: str, tier: int) -> None:
+        key = (point, rule)
+        if tier:
+            self._alarms[key] = tier
+            self._area_alarms.setdefault(area, {})[key] = tier
+            self._point_alarms.setdefault(point, {})[rule] = tier
+        elif self._alarms.pop(key, None) is not None:
+            self._area_alarms.get(area, {}).pop(key, None)
+            self._point_alarms.get(point, {}).pop(rule, None)
+
+    def _apply(self, f: Finding) -> None:
+        own = self._by_key.get(f.point)
+        area = own.cfg.area if own else self._area_of.get(f.point) or f.area
+        self._set_alarm(f.point, f.rule, area, int(f.tier))
+
+    def _watchers(self, point: str, area: str) -> list[int]:
+        """The rules that look at this alert: by its point (alarm()), its area or every area (any_alarm())."""
+        return [*self._alarm_points.get(point, ()), *self._alarm_areas.get(area, ()), *self._alarm_areas.get("*", ())]
+
+    # --- the detector protocol ----------------------------------------------------------------------------
+    def feed(self, point: str, ts: np.ndarray, values: np.ndarray) -> list[Finding]:
+        return []  # joint: the pipeline calls feed_joint
+
+    def feed_joint(self, groups: list[tuple[str, np.ndarray, np.ndarray]], findings: list[Finding]
+                   ) -> list[Finding]:
+        fresh = []
+        watch = self._watch
+        for pid, ts, values in groups:
+            if pid in watch and len(ts) and (new := newer(self._seen, pid, ts, values)) is not None:
+                fresh.append((pid, *new))
+        # dues are judged up to the latest reading of a watched point (or finding); the tick takes them further
+        end = max([self._seen[pid] for pid, _, _ in fresh] + [f.ts for f in findings], default=-_INF)
+        times, rules = self._changes(fresh)
+        for pid, ts, values in fresh:
+            self._batch[pid] = (ts.tolist(), values.tolist())
+        try:
+            out = self._run(times, rules, findings, end)
+        finally:
+            for pid, (ts, values) in self._batch.items():
+                self._last[pid] = (ts[-1], values[-1])
+            self._batch.clear()
+        return out
+
+    def _changes(self, fresh: list[tuple[str, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        """(moment, rule) to evaluate, in time order: each reading that changes its point's value, or ends a
+        silence, wakes the rules watching that point (every reading, for a point whose age() is read)."""
+        if not fresh:
+            return np.empty(0), np.empty(0, np.int64)
+        lens = np.array([len(ts) for _, ts, _ in fresh])
+        ts, vs = np.concatenate([f[1] for f in fresh]), np.concatenate([f[2] for f in fresh])
+        starts = np.cumsum(lens) - lens
+        before = [self._last.get(pid, (-_INF, np.nan)) for pid, _, _ in fresh]
+        prev_t, prev_v = np.roll(ts, 1), np.roll(vs, 1)
+        prev_t[starts], prev_v[starts] = [b[0] for b in before], [b[1] for b in before]
+        limit = np.repeat([self._limit[pid] for pid, _, _ in fresh], lens)
+        changed = (vs != prev_v) | (ts - prev_t > limit)
+        if self._age_points:
+            changed |= np.repeat([pid in self._age_points for pid, _, _ in fresh], lens)
+        at = np.flatnonzero(changed)
+        group = np.repeat(np.arange(len(fresh)), lens)[at]
+        watchers = [self._watch[pid] for pid, _, _ in fresh]
+        per_group = np.array([len(w) for w in watchers])
+        n = per_group[group]
+        first = (np.cumsum(per_group) - per_group)[group]
+        index = np.repeat(first - (np.cumsum(n) - n), n) + np.arange(n.sum())
+        rules, times = np.concatenate(watchers)[index], np.repeat(ts[at], n)
+        order = np.lexsort((rules, times))
+        times, rules = times[order], rules[order]
+        keep = np.ones(len(times), bool)
+        keep[1:] = (times[1:] != times[:-1]) | (rules[1:] != rules[:-1])
+        blocked = [r for r in self._rules if r.blocked is not None]
+        if blocked:  # a guard stays false until one of its points changes: nothing to evaluate before that
+            first = dict(zip((fresh[g][0] for g in np.unique(group).tolist()), _firsts(ts[at], group)))
+            until = np.full(len(self._rules), -_INF)
+            for r in blocked:
+                until[r.index] = min((first.get(pid, _INF) for pid in r.blocked), default=_INF)
+            keep &= times >= until[rules]
+        return times[keep], rules[keep]
+
+    def tick(self, now: float, findings: list[Finding] = ()) -> list[Finding]:
+        """Time passes: findings of this tick (a point going silent) are applied, rules reading age() are
+        evaluated, and delays and windows that come due by `now` are judged."""
+        times, rules = [now] * len(self._age_rules), list(self._age_rules)
+        return self._run(np.asarray(times, float), np.asarray(rules, np.int64), sorted(findings, key=lambda f: f.ts),
+                         now)
+
+    def _run(self, times: np.ndarray, rules: np.ndarray, findings: list[Finding], until: float) -> list[Finding]:
+        """Everything in time order: findings applied at their moment (waking the rules that watch them), each
+        (moment, rule) evaluated, dues judged at their own moment, up to `until`."""
+        pending = [(t, k) for t, k in zip(times.tolist(), rules.tolist())]
+        for f in findings:  # rare: merged in by their own moment
+            own = self._by_key.get(f.point)
+            area = own.cfg.area if own else self._area_of.get(f.point) or f.area
+            pending += [(f.ts, k) for k in self._watchers(f.point, area)]
+        if findings:
+            pending.sort()
+        out: list[Finding] = []
+        heap, fi = self._heap, 0
+        for t, k in pending:
+            while heap and heap[0][0] < t:
+                fi = self._due(heapq.heappop(heap), findings, fi, out)
+            while fi < len(findings) and findings[fi].ts <= t:
+                self._apply(findings[fi])
+                fi += 1
+            self._evaluate(self._rules[k], t, out)
+        while heap and heap[0][0] <= until:
+            fi = self._due(heapq.heappop(heap), findings, fi, out)
+        for f in findings[fi:]:
+            self._apply(f)
+        return out
+
+    def _due(self, entry: tuple[float, int, bool], findings: list[Finding], fi: int, out: list[Finding]) -> int:
+        t, k, forced = entry
+        rule = self._rules[k]
+        if not forced:
+            if t != rule.queued:
+                return fi  # superseded by an earlier due
+            rule.queued = _INF
+            if rule.due > t:  # the due moved later since it was queued
+                self._schedule(rule, rule.due)
+                return fi
+        while fi < len(findings) and findings[fi].ts <= t:
+            self._apply(findings[fi])
+            fi += 1
+        self._evaluate(rule, t, out)
+        return fi
+
+    def _schedule(self, rule: _Rule, due: float) -> None:
+        rule.due = due
+        if due < rule.queued:
+            rule.queued = due
+            heapq.heappush(self._heap, (due, rule.index, False))
+
+    def _evaluate(self, rule: _Rule, t: float, out: list[Finding]) -> None:
+        if t < rule.t:
+            t = rule.t
+        rule.t = t
+        wake = self._wake
+        wake[0], self._own = _INF, rule.key
+        v = rule.fn(t)
+        latch, tier = rule.latch, rule.tier
+        if v is True or latch.current or latch.beyond_since.get(tier) is not None:
+            self._step(rule, v, t, out)
+        due = wake[0] if wake[0] > t else _INF
+        rule.due = due
+        if due < rule.queued:
+            rule.queued = due
+            heapq.heappush(self._heap, (due, rule.index, False))
+        rule.blocked = None
+        if v is False and rule.guards and not latch.current and latch.beyond_since.get(tier) is None:
+            rule.blocked = rule.guards[rule.false_at[0]]
+
+    def _step(self, rule: _Rule, v: bool | None, t: float, out: list[Finding]) -> None:
+        """The latch: on-delay, off-delay; a finding when the tier changes; the moment the next step comes due."""
+        latch, tier, cfg = rule.latch, rule.tier, rule.cfg
+        new = latch.step(t, [tier], {tier: v is True}, {tier: v is False}, cfg.for_s, cfg.off_delay_s)
+        if new is not None:
+            out.append(self._finding(rule, new, t))
+            self._set_alarm(rule.key[0], RULE, cfg.area, int(new))
+            for k in self._watchers(rule.key[0], cfg.area):
+                if k > rule.index:  # a later rule sees this one's alert at the same moment; no cycles
+                    heapq.heappush(self._heap, (t, k, True))
+        since = latch.beyond_since.get(tier)
+        if latch.current == Tier.NORMAL and since is not None:
+            self._wake[0] = min(self._wake[0], since + cfg.for_s)
+        since = latch.inside_since.get(tier)
+        if latch.current != Tier.NORMAL and since is not None:
+            self._wake[0] = min(self._wake[0], max(since, latch.stepped_down_at) + cfg.off_delay_s)
+
+    def _finding(self, rule: _Rule, tier: Tier, t: float) -> Finding:
+        cfg = rule.cfg
+        zh, en = [], []
+        for pid in rule.shown:
+            v = self._value(pid, t)
+            if v is not None:
+                p = self.points[pid]
+                zh.append(f"{p.name}={fmt(v)}{p.unit}")
+                en.append(f"{p.name_en or p.id}={fmt(v)}{' ' + p.unit if p.unit else ''}")
+        for slot, window in rule.counts:
+            if slot[3]:
+                zh.append(f"{_span_zh(window)}内 {len(slot[3])} 次")
+                en.append(f"{len(slot[3])} time{'s' * (len(slot[3]) > 1)} in {_span_en(window)}")
+        for area, at_least in rule.areas if tier != Tier.NORMAL else ():
+            names = self._alarmed(area, at_least, rule.key)
+            if names:
+                zh.append(f"{Tier(at_least).zh}及以上报警：{'、'.join(n for n, _ in names)}")
+                en.append(f"{Tier(at_least).label} or higher alarm: {', '.join(n for _, n in names)}")
+        since = rule.latch.beyond_since.get(rule.tier)
+        if tier != Tier.NORMAL and cfg.for_s > 0 and since is not None:
+            zh.append(f"已持续 {_span_zh(t - since)}")
+            en.append(f"for {_span_en(t - since)}")
+        name_en = cfg.name_en or cfg.id
+        zh_s, en_s = (f"（{'，'.join(zh)}）" if zh else ""), (f" ({', '.join(en)})" if en else "")
+        if tier == Tier.NORMAL:
+            return Finding(rule.key[0], RULE, tier, t, None, f"{cfg.name}已恢复{zh_s}", f"{name_en} cleared{en_s}",
+                           cfg.area)
+        return Finding(rule.key[0], RULE, tier, t, None, f"{cfg.name}{zh_s}", f"{name_en}{en_s}", cfg.area)
+
+    def assume(self, point: str, rule: str, tier: Tier) -> None:
+        """The alert book's tiers after a restart: which alarms are active, and where our own rules stand."""
+        own = self._by_key.get(point) if rule == RULE else None
+        if own is not None:
+            own.latch.current = tier
+        self._apply(Finding(point, rule, tier, 0.0, None, "", ""))
+
+    def state(self) -> dict[str, Any]:
+        return {"seen": dict(self._seen), "last": {pid: list(v) for pid, v in self._last.items()},
+                "alarms": [[p, r, t] for (p, r), t in self._alarms.items()],
+                "rules": {r.cfg.id: {"when": r.cfg.when, "t": r.t, "due": r.due, "latch": r.latch.state(),
+                                     "slots": [[*s[:3], list(s[3])] for s in r.slots]} for r in self._rules}}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self._seen.update({k: v for k, v in state.get("seen", {}).items() if k in self._watch})
+        self._last.update({k: (v[0], v[1]) for k, v in state.get("last", {}).items() if k in self._watch})
+        for p, r, t in state.get("alarms", []):
+            self._apply(Finding(p, r, Tier(t), 0.0, None, "", ""))
+        rules = {r.cfg.id: r for r in self._rules}
+        for rid, s in state.get("rules", {}).items():
+            rule = rules.get(rid)
+            if rule is None or s.get("when") != rule.cfg.when:
+                continue  # removed or rewritten: starts afresh (the alert book still tells its tier)
+            rule.latch.restore(s["latch"])
+            rule.t = s["t"]
+            for slot, saved in zip(rule.slots, s["slots"]):
+                slot[:] = [*saved[:3], list(saved[3])]
+            rule.queued = _INF
+            self._schedule(rule, s["due"])
+
+
+def _guarded(fs: list[Fn], false_at: list[int]) -> Fn:
+    """A top-level `and` of conditions without memory, noting which operand was false."""
+    def every(t: float) -> bool | None:
+        unknown = False
+        for i, f in enumerate(fs):
+            v = f(t)
+            if v is False:
+                false_at[0] = i
+                return False
+            if v is None:
+                unknown = True
+        return None if unknown else True
+    return every
+
+
+def _firsts(times: np.ndarray, group: np.ndarray) -> list[float]:
+    """The first time of each group, groups in ascending order."""
+    _, first = np.unique(group, return_index=True)
+    return times[first].tolist()
+
+
+def _logic(op: str, fs: list[Fn], eager: bool) -> Fn:
+    """Kleene's and/or: false and unknown = false, true or unknown = true; else unknown wins over the rest."""
+    stop = op == "or"  # the value that decides at once
+
+    def lazy(t: float) -> bool | None:
+        unknown = False
+        for f in fs:
+            v = f(t)
+            if v is stop:
+                return stop
+            if v is None:
+                unknown = True
+        return None if unknown else not stop
+
+    def every(t: float) -> bool | None:
+        vs = [f(t) for f in fs]
+        return stop if any(v is stop for v in vs) else None if None in vs else not stop
+    return every if eager else lazy
+
+
+def _binary(op: str, f: Fn, g: Fn, eager: bool) -> Fn:
+    """Arithmetic and comparison on numbers; unknown in, unknown out; dividing by zero is unknown."""
+    if op == "/":
+        compute = lambda a, b: None if b == 0 else a / b  # noqa: E731
+    else:
+        compute = _CMP.get(op) or {"+": operator.add, "-": operator.sub, "*": operator.mul}[op]
+
+    def both(t: float) -> Any:
+        a, b = f(t), g(t)
+        return None if a is None or b is None else compute(a, b)
+
+    def lazy(t: float) -> Any:
+        a = f(t)
+        if a is None:
+            return None
+        b = g(t)
+        return None if b is None else compute(a, b)
+    return both if eager else lazy
+
+
+def _span_zh(s: float) -> str:
+    return f"{s / 3600:.3g} 小时" if s >= 3600 else f"{s / 60:.3g} 分钟" if s >= 120 else f"{s:.3g} 秒"
+
+
+def _span_en(s: float) -> str:
+    return f"{s / 3600:.3g} h" if s >= 3600 else f"{s / 60:.3g} min" if s >= 120 else f"{s:.3g} s"
