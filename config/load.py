@@ -13,7 +13,7 @@ from config.model import Plant
 HERE = Path(__file__).parent
 STANDARDS = HERE / "standards.yaml"
 DEMO = HERE / "demo.yaml"
-MERGED_BLOCKS = ("high", "low", "rate", "forecast", "stuck", "glitch")  # a point overrides these key by key, not as a whole
+MERGED_BLOCKS = ("high", "low", "rate", "forecast", "stuck", "glitch", "anomaly")  # a point overrides these key by key, not as a whole
 
 
 class ConfigError(Exception):

@@ -147,6 +147,19 @@ class ForecastRule(_Strict):
         return h
 
 
+class AnomalyRule(_Strict):
+    """The statistical anomaly detector on this point (rule 'anomaly', detectors/anomaly/): no limits to set, it
+    learns the point's own normal (its first few hundred readings, then continuously) and scores how unusual
+    each reading is; the score maps to a tier, capped here since the detector knows unusual, not dangerous."""
+
+    max_tier: Literal["blue", "yellow", "orange", "red"] = Field(
+        "yellow", description="the highest tier an anomaly raises (limits and composite rules speak for danger)")
+
+    @property
+    def cap(self) -> Tier:
+        return Tier.parse(self.max_tier)
+
+
 class StuckRule(_Strict):
     """A sensor that stops changing: every reading within `band` of the others for `after_s` (rule 'stuck')."""
 
@@ -318,6 +331,7 @@ class Point(_Strict):
     stuck: StuckRule | None = Field(None, description="stuck-sensor check (rule 'stuck')")
     glitch: GlitchRule | None = Field(None, description="single-sample glitch check (rule 'glitch')")
     redundant: RedundancyRule | None = Field(None, description="agreement with a redundant sensor (rule 'disagree')")
+    anomaly: AnomalyRule | None = Field(None, description="statistical anomaly detection (rule 'anomaly')")
 
     @field_validator("high", "low")
     @classmethod

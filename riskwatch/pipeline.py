@@ -21,6 +21,7 @@ import numpy as np
 from alerting.book import AlertBook, AlertEvent
 from config.model import Plant
 from detectors.finding import Detector, Finding
+from detectors.anomaly.detector import AnomalyDetector
 from detectors.composite import CompositeDetector
 from detectors.health import HealthDetector, RedundancyDetector
 from detectors.rate import RateDetector
@@ -63,6 +64,7 @@ def default_detectors(plant: Plant, started: float, last_seen: dict[str, float] 
     points = plant.point_map()
     gateways = {g: [p.id for p in pts] for g, pts in plant.gateways().items()}
     return [ThresholdDetector(points), RateDetector(points), ForecastDetector(points), HealthDetector(points),
+            AnomalyDetector({k: p for k, p in points.items() if p.anomaly}),
             StaleDetector(points, started, last_seen, gateways), RedundancyDetector(points), CompositeDetector(plant)]
 
 

@@ -4,8 +4,11 @@ No limits to configure: each point's scorer calibrates itself on the point's own
 until then, as NAB's probation), then raises
 blue at score 0.5, yellow at 0.6, orange at 0.7 and red at 0.8 (for the tail statistics: one reading in 1e7,
 1e8.4, 1e9.8, 1e11.2 - rare enough that a point with hundreds of thousands of readings stays quiet when
-nothing changes). After firing the scorer rests; the tier holds through the rest and falls back to normal on
-the first reading after it that scores below 0.5. Not in the default detector list: opt in by adding it.
+nothing changes; records of the range seen so far count only on a smoothly moving series, or when they clear
+it by a wide margin, since white noise breaks records by chance). Readings are scored with their timestamps,
+which the time-of-day baseline needs. After firing the scorer rests; the tier holds through the rest and falls back to normal on
+the first reading after it that scores below 0.5. The live suite runs it on the points with an `anomaly:` block
+(its `max_tier` caps the tier: the detector knows unusual, not dangerous).
 
 >>> import numpy as np
 >>> from config.model import Point
@@ -60,12 +63,12 @@ class AnomalyDetector:
         scorer = self._scorers.setdefault(point, AnomalyScorer(**self.params))
         out = []
         for t, v in zip(ts.tolist(), np.asarray(values, float).tolist()):
-            s = scorer.score_one(v)
+            s = scorer.score_one(v, t)
             current = self._current.get(point, Tier.NORMAL)
             if not scorer.calibrated:
                 continue  # still learning what normal looks like for this point
             if s >= FIRE_SCORE:
-                new = tier_for(s)
+                new = min(tier_for(s), p.anomaly.cap) if p.anomaly else tier_for(s)
             elif scorer.resting > 0:
                 new = current  # the episode is still on: hold the tier through the rest period
             else:
