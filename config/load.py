@@ -59,6 +59,11 @@ def parse_plant(raw: dict[str, Any], source: str = "<config>") -> Plant:
     secrets = [(f"users[{i}].token", u, "token") for i, u in enumerate(raw.get("users") or []) if isinstance(u, dict)]
     if isinstance(raw.get("broker"), dict):
         secrets.append(("broker.password", raw["broker"], "password"))
+    notify = raw.get("notify")
+    channels = notify.get("channels") if isinstance(notify, dict) else None
+    for i, ch in enumerate(channels if isinstance(channels, list) else []):
+        if isinstance(ch, dict):  # any channel setting may come from the environment (keys, secrets, passwords)
+            secrets += [(f"notify.channels[{i}].{k}", ch, k) for k in ch]
     for where, node, key in secrets:  # `env:NAME` keeps a secret out of the file
         if isinstance(node.get(key), str) and node[key].startswith("env:"):
             var = node[key][4:]

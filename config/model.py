@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from config.notify import NotifyConfig
 from config.expr import Call, ExprError, Node, Ref, Status, momentary, parse, rename, render, walk
 
 
@@ -418,6 +419,7 @@ class Plant(_Strict):
     ingest: IngestConfig = IngestConfig()
     store: StoreConfig = StoreConfig()
     api: ApiConfig = ApiConfig()
+    notify: NotifyConfig = NotifyConfig()
     rules: list[CompositeRule] = Field([], description="composite rules over several points (config/expr.py)")
 
     @field_validator("areas")

@@ -9,7 +9,10 @@ from typing import Callable
 
 import uvicorn
 
+from alerting import channels as channel_modules
+from alerting import notify
 from alerting.book import AlertBook
+from alerting.outbox import Outbox
 from api.app import ApiContext, create_app
 from api.hub import Hub
 from api.models import BrokerHealth, Health, ReadingsHealth
@@ -34,6 +37,14 @@ async def run(plant: Plant, on_ready: Callable[[], None] | None = None,
     hub.bind(asyncio.get_running_loop(), book.last_seq())
     last_seen = {p: ts / 1000 for p, (ts, _) in store.latest().items()}
     pipeline = Pipeline(plant, store, book, default_detectors(plant, time.time(), last_seen), hub)
+    channels = {c.name: channel_modules.build(c) for c in plant.notify.channels}
+    outbox = Outbox(plant.store.path, plant.store.synchronous,
+                    {c.name for c in plant.notify.channels if c.kind in channel_modules.IDEMPOTENT})
+    if outbox.unknown_after_restart:
+        log.warning("%d notifications were being sent when riskwatch stopped; not sent again (providers are not "
+                    "idempotent): see state 'unknown' in the outbox", outbox.unknown_after_restart)
+    planner = notify.Planner(plant, book, outbox)
+    dispatcher = notify.Dispatcher(outbox, channels, plant.notify.max_attempts)
     source = MqttSource(plant.broker, plant.site, plant.ingest.batch_max)
 
     def health() -> Health:
@@ -44,7 +55,8 @@ async def run(plant: Plant, on_ready: Callable[[], None] | None = None,
             (not source.alive, "mqtt_thread_stopped"),
             (c.last_store_error_at is not None and now - c.last_store_error_at < 60, "store_failing"),
             (c.last_book_error_at is not None and now - c.last_book_error_at < 60, "alert_book_failing"),
-            (source.backlog > 10 * plant.ingest.batch_max, "ingest_behind")) if bad]
+            (source.backlog > 10 * plant.ingest.batch_max, "ingest_behind"),
+            (outbox.undelivered_since(now - 3600) > 0, "notifications_undelivered")) if bad]
         return Health(status="degraded" if problems else "ok", problems=problems,
                       broker=BrokerHealth(connected=source.connected, address=source.address,
                                           connects=source.connects, last_error=source.last_error),
@@ -79,7 +91,7 @@ async def run(plant: Plant, on_ready: Callable[[], None] | None = None,
 
     async with source:
         tasks = [asyncio.create_task(c) for c in (pipeline.consume(source), pipeline.run_ticks(source), push_values(),
-                                                  heartbeat(), announce())]
+                                                  heartbeat(), announce(), notify.run(planner, dispatcher))]
         tasks += [asyncio.create_task(make()) for make in background or []]
         try:
             await server.serve()
@@ -90,5 +102,6 @@ async def run(plant: Plant, on_ready: Callable[[], None] | None = None,
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await t
             pipeline.close()
+            outbox.close()
             book.close()
             store.close()

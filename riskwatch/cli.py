@@ -23,6 +23,7 @@ examples:
   riskwatch simulate --config plant.yaml --broker 127.0.0.1:1883 --rate 2 --scale 10
                                                   # ...to a `riskwatch serve --config plant.yaml --scale 10`
   riskwatch check-config /etc/riskwatch/plant.yaml
+  riskwatch notify-test --config /etc/riskwatch/plant.yaml --channel duty-sms --to 13800000000
 """
 
 
@@ -91,6 +92,17 @@ def main(argv: list[str] | None = None) -> int:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("file")
 
+    p = sub.add_parser("notify-test", help="send a test message through one configured channel and show the "
+                       "provider's answer", formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="examples:\n  riskwatch notify-test --config plant.yaml --channel duty-robot\n"
+                              "  riskwatch notify-test --config plant.yaml --channel duty-sms --to 13800000000\n\n"
+                              "Without --to, the message goes to the plant's duty operators (level 0) "
+                              "(SMS, e-mail, WeCom app) or to the robot's group. Exit status 0 only if the provider "
+                              "accepted it.")
+    p.add_argument("--config", required=True, help="plant configuration file with a notify: block")
+    p.add_argument("--channel", required=True, help="a name from notify.channels")
+    p.add_argument("--to", action="append", help="address (phone, e-mail, WeCom user id; repeatable)")
+
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
@@ -98,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return {"demo": _demo, "serve": _serve, "simulate": _simulate, "eval": _eval,
-                "check-config": _check}[args.command](args)
+                "check-config": _check, "notify-test": _notify_test}[args.command](args)
     except ConfigError as e:
         print(f"riskwatch: configuration errors:\n{e}", file=sys.stderr)
         return 1
@@ -110,6 +122,34 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _notify_test(args) -> int:
+    from alerting.channels import build
+    from alerting.channels.base import Message
+    from alerting.notify import ADDRESS
+    from config.model import Tier
+
+    plant = load_plant(args.config)
+    configs = {c.name: c for c in plant.notify.channels}
+    if args.channel not in configs:
+        print(f"riskwatch: no channel {args.channel!r} in {args.config} (notify.channels has: "
+              f"{', '.join(configs) or 'none'})", file=sys.stderr)
+        return 1
+    cfg = configs[args.channel]
+    to = tuple(args.to or [getattr(p, ADDRESS[cfg.kind]) for p in plant.notify.people
+                           if p.level == "duty_operator" and getattr(p, ADDRESS[cfg.kind])])
+    now = time.strftime("%Y-%m-%d %H:%M:%S")
+    msg = Message(key=f"test-{int(time.time())}", tier=Tier.BLUE, title="【测试】riskwatch 通知测试",
+                  text=f"这是一条来自 {plant.name} riskwatch 的测试消息（{now}），无需处理。"
+                       f"This is a test message from riskwatch; no action needed.",
+                  to=to, params={"site": plant.name[:20], "tier": "测试", "area": "-", "subject": "通知测试",
+                                 "reason": "测试消息，无需处理", "state": "测试"})
+    print(f"sending through {cfg.name} ({cfg.kind}) to {', '.join(to) or 'the group'} ...", flush=True)
+    result = build(cfg).send(msg)
+    verdict = "accepted" if result.ok else "REFUSED" + (" (try again later)" if result.retry else "")
+    print(f"{verdict}: provider code {result.provider_code or '-'}; {result.detail or ''}".rstrip("; "))
+    return 0 if result.ok else 1
 
 
 def _eval(args) -> int:

@@ -1,0 +1,167 @@
+"""The durable outbox: every notification decided is a row before anything is sent.
+
+A decision is written once (its `dedup` key is unique: a restart that decides again changes nothing), together
+with how far the alert event log has been read, in one transaction. A row is marked `sending` (committed) before
+its provider is called and `sent` after: a restart finds every `pending` row still to send, and a row caught in
+`sending` is one whose provider call may or may not have gone out. SMS providers are not idempotent, so such a row
+is NOT sent again: it becomes `unknown` (counted, shown in health) - unless its channel deduplicates on our key
+(the generic webhook's Idempotency-Key), where sending again is safe and it goes back to `pending`.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from config.model import Tier
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS notifications (
+    id INTEGER PRIMARY KEY, dedup TEXT NOT NULL UNIQUE, alert_id INTEGER, kind TEXT NOT NULL,
+    channel TEXT NOT NULL, recipients TEXT NOT NULL, tier INTEGER NOT NULL, title TEXT NOT NULL, text TEXT NOT NULL,
+    params TEXT NOT NULL, created_at REAL NOT NULL, not_before REAL NOT NULL, state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, provider_code TEXT, sent_at REAL, merged_into INTEGER,
+    route TEXT NOT NULL DEFAULT '[]'  -- the channels still to fall back on, in order
+);
+CREATE INDEX IF NOT EXISTS notifications_due ON notifications(state, not_before);
+CREATE TABLE IF NOT EXISTS notify_cursor (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL);
+"""
+
+
+@dataclass
+class Note:
+    """One notification: a message for some recipients on one channel."""
+
+    dedup: str
+    alert_id: int | None
+    kind: str  # raised | tier_up | escalated | repeat | cleared | test
+    channel: str
+    recipients: tuple[str, ...]
+    tier: Tier
+    title: str
+    text: str
+    params: dict[str, str]
+    not_before: float
+    route: tuple[str, ...] = ()  # fallback channels after this one
+    id: int | None = None
+    state: str = "pending"
+    attempts: int = 0
+    last_error: str | None = None
+
+
+class Outbox:
+    def __init__(self, path: str | Path, synchronous: str = "NORMAL", idempotent_channels: set[str] = frozenset()):
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={synchronous}")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.executescript(SCHEMA)
+        self._lock = threading.RLock()
+        self.unknown_after_restart = self._recover(idempotent_channels)
+
+    def _recover(self, idempotent: set[str]) -> int:
+        """Rows caught mid-send by a crash: sent again only where the provider deduplicates on our key."""
+        with self._lock:
+            rows = self._db.execute("SELECT id, channel FROM notifications WHERE state='sending'").fetchall()
+            for nid, channel in rows:
+                self._db.execute("UPDATE notifications SET state=?, last_error=? WHERE id=?",
+                                 ("pending" if channel in idempotent else "unknown",
+                                  "riskwatch stopped while this was being sent", nid))
+            return sum(1 for _, c in rows if c not in idempotent)
+
+    # --- decisions -------------------------------------------------------------------------------------------
+    def cursor(self) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT seq FROM notify_cursor WHERE id=1").fetchone()
+            return row[0] if row else 0
+
+    def decide(self, notes: list[Note], cursor: int | None = None) -> int:
+        """Writes the decisions not written before (by dedup key) and, with them, the event-log cursor. Returns
+        how many were new."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                new = 0
+                for n in notes:
+                    cur = self._db.execute(
+                        "INSERT OR IGNORE INTO notifications(dedup, alert_id, kind, channel, recipients, tier, title, "
+                        "text, params, created_at, not_before, state, route) VALUES (?,?,?,?,?,?,?,?,?,?,?, 'pending', ?)",
+                        (n.dedup, n.alert_id, n.kind, n.channel, json.dumps(list(n.recipients)), int(n.tier), n.title,
+                         n.text, json.dumps(n.params, ensure_ascii=False), n.not_before, n.not_before,
+                         json.dumps(list(n.route))))
+                    new += cur.rowcount
+                if cursor is not None:
+                    self._db.execute("INSERT INTO notify_cursor(id, seq) VALUES (1, ?) "
+                                     "ON CONFLICT(id) DO UPDATE SET seq=excluded.seq", (cursor,))
+                self._db.execute("COMMIT")
+                return new
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def decided(self, prefix: str) -> set[str]:
+        """The dedup keys already decided that start with prefix (an alert's escalations, repeats)."""
+        with self._lock:
+            rows = self._db.execute("SELECT dedup FROM notifications WHERE dedup >= ? AND dedup < ?",
+                                    (prefix, prefix + "\uffff")).fetchall()
+            return {r[0] for r in rows}
+
+    # --- sending ---------------------------------------------------------------------------------------------
+    def due(self, now: float, limit: int = 500) -> list[Note]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, dedup, alert_id, kind, channel, recipients, tier, title, text, params, not_before, route, "
+                "state, attempts, last_error FROM notifications WHERE state='pending' AND not_before <= ? "
+                "ORDER BY tier DESC, id LIMIT ?", (now, limit)).fetchall()
+        return [Note(d, a, k, c, tuple(json.loads(r)), Tier(t), ti, tx, json.loads(p), nb, tuple(json.loads(rt)),
+                     i, st, at, le) for i, d, a, k, c, r, t, ti, tx, p, nb, rt, st, at, le in rows]
+
+    def mark_sending(self, ids: list[int]) -> None:
+        self._set_many("UPDATE notifications SET state='sending', attempts=attempts+1 WHERE id=?", ids)
+
+    def mark_sent(self, ids: list[int], at: float, code: str) -> None:
+        self._set_many("UPDATE notifications SET state='sent', sent_at=?, provider_code=?, last_error=NULL "
+                       "WHERE id=?", ids, (at, code))
+
+    def mark_retry(self, ids: list[int], not_before: float, error: str, code: str) -> None:
+        self._set_many("UPDATE notifications SET state='pending', not_before=?, last_error=?, provider_code=? "
+                       "WHERE id=?", ids, (not_before, error, code))
+
+    def mark_failed(self, ids: list[int], error: str, code: str) -> None:
+        self._set_many("UPDATE notifications SET state='failed', last_error=?, provider_code=? WHERE id=?", ids,
+                       (error, code))
+
+    def mark_merged(self, ids: list[int], into: int) -> None:
+        self._set_many("UPDATE notifications SET state='merged', merged_into=? WHERE id=?", ids, (into,))
+
+    def _set_many(self, sql: str, ids: list[int], before: tuple = ()) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(sql, [(*before, i) for i in ids])
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    # --- reading ---------------------------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._db.execute("SELECT state, count(*) FROM notifications GROUP BY state").fetchall())
+
+    def undelivered_since(self, since: float) -> int:
+        """Rows decided since then that failed on their last channel (no fallback left) or were lost in a crash."""
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM notifications WHERE created_at >= ? AND (state='unknown' "
+                                    "OR (state='failed' AND route='[]'))", (since,)).fetchone()[0]
+
+    def rows(self, where: str = "", args: tuple = ()) -> list[dict]:
+        with self._lock:
+            cur = self._db.execute(f"SELECT * FROM notifications {where} ORDER BY id", args)
+            names = [c[0] for c in cur.description]
+            return [dict(zip(names, r)) for r in cur.fetchall()]
+
+    def close(self) -> None:
+        self._db.close()
