@@ -71,7 +71,9 @@ class Planner:
         a = ev.alert
         if ev.kind in ("raised", "tier_up"):
             self._since[a.id] = ev.ts
-            return self._notes(a, ev.kind, ev.tier, levels=[0], dedup=f"a{a.id}:e{ev.seq}", at=ev.ts)
+            first = self.cfg.initial_levels.get(ev.tier.label, 0)
+            return self._notes(a, ev.kind, ev.tier, levels=list(range(first + 1)), dedup=f"a{a.id}:e{ev.seq}",
+                               at=ev.ts)
         if ev.kind == "cleared" and ev.alert.max_tier.label in self.cfg.notify_clear:
             told = self._levels_told(a, a.max_tier, ev.ts)
             return self._notes(a, "cleared", a.max_tier, levels=told, dedup=f"a{a.id}:cleared", at=ev.ts)
@@ -83,9 +85,10 @@ class Planner:
             if a.state != "active" or a.acked_at is not None:
                 continue
             since = self._since.setdefault(a.id, a.raised_at)
+            first = self.cfg.initial_levels.get(a.tier.label, 0)
             steps = self.cfg.escalate_after_min.get(a.tier.label, [])
-            for k, after in enumerate(steps, 1):
-                if now - since >= after * 60:
+            for k, after in enumerate(steps, first + 1):
+                if k < len(LEVELS) and now - since >= after * 60:
                     out += self._notes(a, "escalated", a.tier, [k], f"a{a.id}:t{int(a.tier)}:L{k}", at=now,
                                        waited_min=after)
             if a.tier == Tier.RED:
@@ -98,8 +101,10 @@ class Planner:
 
     def _levels_told(self, a: Alert, tier: Tier, now: float) -> list[int]:
         since = self._since.get(a.id, a.raised_at)
+        first = self.cfg.initial_levels.get(tier.label, 0)
         steps = self.cfg.escalate_after_min.get(tier.label, [])
-        return [0] + [k for k, after in enumerate(steps, 1) if now - since >= after * 60]
+        return list(range(first + 1)) + [k for k, after in enumerate(steps, first + 1)
+                                         if k < len(LEVELS) and now - since >= after * 60]
 
     def _notes(self, a: Alert, kind: str, tier: Tier, levels: list[int], dedup: str, at: float,
                waited_min: float | None = None) -> list[Note]:

@@ -1,9 +1,11 @@
 """Who is told what, through which channel, and when nobody answers: the `notify:` block of a plant file.
 
-People sit at escalation levels (0 duty operator, 1 safety manager, 2 site head, 3 regulator, by default). A
-route says which tiers in which areas are sent, through which channels in order of preference (the next one is
-the fallback when one fails). Escalation: an alert not acknowledged within `escalate_after_min[tier][k]` minutes
-of being raised is sent to level k+1 as well. Red repeats every `repeat_red_min` until acknowledged.
+People sit at escalation levels (0 duty operator, 1 safety manager, 2 site head, 3 regulator). A route says
+which tiers in which areas are sent, through which channels in order of preference (the next one is the fallback
+when one fails). A new alert goes at once to levels 0..`initial_levels[tier]` (domain.md section 2: yellow adds
+the safety manager, orange the site head and the county supervisor, red everyone); one not acknowledged within
+`escalate_after_min[tier][k]` minutes goes one level further each step. Red repeats every `repeat_red_min` until
+acknowledged.
 """
 from __future__ import annotations
 
@@ -52,7 +54,11 @@ class Route(_Strict):
 
 
 def _default_escalation() -> dict[str, list[float]]:
-    return {"red": [5, 15, 30], "orange": [15, 60], "yellow": [60]}
+    return {"blue": [30], "yellow": [15, 60]}  # domain.md section 2: acknowledge blue <= 30 min, yellow <= 15
+
+
+def _default_initial() -> dict[str, int]:
+    return {"blue": 0, "yellow": 1, "orange": 3, "red": 3}
 
 
 class NotifyConfig(_Strict):
@@ -61,9 +67,11 @@ class NotifyConfig(_Strict):
     shifts: list[Shift] = [Shift(id="day", start="08:00", end="20:00"), Shift(id="night", start="20:00", end="08:00")]
     people: list[Person] = []
     routes: list[Route] = []
+    initial_levels: dict[str, int] = Field(default_factory=_default_initial,
+                                           description="per tier: levels 0..N told as soon as an alert is raised")
     escalate_after_min: dict[str, list[float]] = Field(
         default_factory=_default_escalation,
-        description="per tier: minutes unacknowledged after which level 1, 2, 3 are told too")
+        description="per tier: minutes unacknowledged after which the next level is told too, one per step")
     repeat_red_min: float = Field(5.0, gt=0, description="a red alert is sent again this often until acknowledged")
     notify_clear: list[Literal["blue", "yellow", "orange", "red"]] = Field(
         ["orange", "red"], description="tiers whose return to normal is sent too (to whoever was told)")
@@ -79,6 +87,14 @@ class NotifyConfig(_Strict):
                 raise ValueError(f"unknown tier {tier!r} (use {', '.join(TIER_NAMES)})")
             if steps != sorted(steps) or any(s < 0 for s in steps) or len(steps) > len(LEVELS) - 1:
                 raise ValueError(f"{tier}: minutes must be ascending, >= 0, at most {len(LEVELS) - 1} steps")
+        return v
+
+    @field_validator("initial_levels")
+    @classmethod
+    def _levels(cls, v: dict[str, int]) -> dict[str, int]:
+        for tier, n in v.items():
+            if tier not in TIER_NAMES or not 0 <= n < len(LEVELS):
+                raise ValueError(f"initial_levels: {tier}: {n} (tiers {', '.join(TIER_NAMES)}; levels 0-3)")
         return v
 
     @field_validator("templates")

@@ -35,6 +35,9 @@ NOTIFY = {
         {"tiers": ["red", "orange"], "channels": ["sms", "mail"]},
         {"tiers": ["red", "orange", "yellow"], "areas": ["dust1"], "channels": ["duty-robot"]},
     ],
+    # everyone starts at the duty operator here, to watch escalation step by step
+    "initial_levels": {"yellow": 0, "orange": 0, "red": 0},
+    "escalate_after_min": {"red": [5, 15, 30], "orange": [15, 60]},
 }
 
 
@@ -153,6 +156,16 @@ def test_templates_fill_named_fields_only_and_cannot_reach_into_objects(plant, d
     raise_alert(book, "sump1.h2s", Tier.RED, NOON)
     planner.run_once(NOON)
     assert outbox.rows("WHERE channel='sms'")[0]["text"] == "红色|污水池有限空间|硫化氢浓度|{site.__class__}|${nope}"
+
+
+def test_by_default_red_goes_to_every_level_at_once_as_the_domain_matrix_says(plant, db):
+    notify = NotifyConfig.model_validate({k: v for k, v in NOTIFY.items()
+                                          if k not in ("initial_levels", "escalate_after_min")})
+    book, outbox, planner = parts(plant.model_copy(update={"notify": notify}), db)
+    raise_alert(book, "sump1.h2s", Tier.RED, NOON)
+    planner.run_once(NOON)
+    assert sorted(r[2] for r in sent(outbox, channel="sms")) == [("13800000001",), ("13800000003",),
+                                                                 ("13800000004",)]
 
 
 def test_a_route_naming_an_unknown_channel_or_shift_is_a_config_error():
