@@ -9,7 +9,7 @@ Two halves around the durable outbox (alerting/outbox.py):
 - `Dispatcher` sends due rows: per-channel rate limits (a WeCom or DingTalk robot takes 20 a minute), several
   due rows for the same recipients become one digest when the channel cannot take them one by one (a storm),
   retries with backoff, a channel that says "too fast" is held, and after `max_attempts` (or a permanent error)
-  the row falls back to the route's next channel.
+  the row falls back to the route's next channel; on the last one it keeps retrying (at most every 5 min).
 """
 from __future__ import annotations
 
@@ -113,14 +113,17 @@ class Planner:
             if tier.label not in route.tiers or not ("*" in route.areas or a.area in route.areas):
                 continue
             channel, fallback = route.channels[0], tuple(route.channels[1:])
+            title, text, params = self.render(a, kind, tier, at, waited_min)
+            if self.kinds[channel] not in NEEDS_ADDRESS:  # a group robot: one message, @ everyone it concerns
+                people = [p for level in levels for p in self.on_duty(level, a.area, at)]
+                out.append(Note(f"{dedup}:r{r}:L{'-'.join(map(str, levels))}:{channel}", a.id, kind, channel,
+                                self.addresses(channel, people), tier, title, text, params, at, fallback))
+                continue
             for level in levels:
-                people = self.on_duty(level, a.area, at)
-                to = self.addresses(channel, people)
-                if self.kinds[channel] in NEEDS_ADDRESS and not to:
-                    continue
-                title, text, params = self.render(a, kind, tier, at, waited_min)
-                out.append(Note(f"{dedup}:r{r}:L{level}:{channel}", a.id, kind, channel, to, tier, title, text,
-                                params, at, fallback))
+                to = self.addresses(channel, self.on_duty(level, a.area, at))
+                if to:
+                    out.append(Note(f"{dedup}:r{r}:L{level}:{channel}", a.id, kind, channel, to, tier, title, text,
+                                    params, at, fallback))
         return out
 
     def on_duty(self, level: int, area: str, at: float) -> list[Person]:
@@ -224,7 +227,9 @@ class Dispatcher:
         log.warning("notification %s on %s failed (%s %s)", note.id, channel, result.provider_code, result.detail)
         if result.throttled:
             self._held_until[channel] = now + (result.retry_after_s or 60.0)
-        if result.retry and attempts < self.max_attempts:
+        # a transient failure is retried with backoff; after max_attempts the route's next channel takes over,
+        # and the last channel of a route never gives up (a health problem is shown while it is late)
+        if result.retry and (attempts < self.max_attempts or not note.route):
             wait = result.retry_after_s or min(5.0 * 2 ** (attempts - 1), MAX_BACKOFF_S)
             self.outbox.mark_retry([note.id], now + wait, result.detail, result.provider_code)
             return 0
@@ -241,8 +246,15 @@ class Dispatcher:
         for n in batch:
             counts[n.tier.zh] = counts.get(n.tier.zh, 0) + 1
         summary = "、".join(f"{k}{v}条" for k, v in counts.items())
-        lines = [f"{i}. {n.text}" for i, n in enumerate(batch, 1)]
-        text = f"报警汇总：{len(batch)} 条（{summary}）\n" + "\n".join(lines)
+        lines = [_line(i, n) for i, n in enumerate(batch, 1)]
+        head = f"报警汇总：{len(batch)} 条（{summary}），详见监控大屏\n"
+        limit = self.channels[channel].max_chars - 40
+        text = head
+        for k, line in enumerate(lines):
+            if len(text) + len(line) + 1 > limit:
+                text += f"……另有 {len(lines) - k} 条"
+                break
+            text += line + "\n"
         digest = Note(f"digest:{batch[0].id}:{len(batch)}", None, "digest", channel, batch[0].recipients,
                       batch[0].tier, f"【报警汇总】{len(batch)} 条，最高{batch[0].tier.zh}", text,
                       batch[0].params, now, batch[0].route)
@@ -251,6 +263,14 @@ class Dispatcher:
         digest.id, digest.attempts = stored["id"], stored["attempts"]
         self.outbox.mark_merged([n.id for n in batch], digest.id)
         return digest
+
+
+def _line(i: int, n: Note) -> str:
+    """One alert in a digest, short: 1. 红色 抛光车间除尘系统·灰斗温度 新报警：灰斗温度 99 高于红色阈值 80"""
+    p = n.params
+    if not p.get("area"):
+        return f"{i}. {n.title}"
+    return f"{i}. {n.tier.zh} {p['area']}·{p.get('subject', '')} {p.get('state', '')}：{p.get('reason', '')}"
 
 
 def _cut(text: str, limit: int) -> str:

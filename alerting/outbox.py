@@ -157,6 +157,12 @@ class Outbox:
             return self._db.execute("SELECT count(*) FROM notifications WHERE created_at >= ? AND (state='unknown' "
                                     "OR (state='failed' AND route='[]'))", (since,)).fetchone()[0]
 
+    def late(self, now: float, older_than_s: float = 300.0) -> int:
+        """Rows still not sent this long after they were decided (a provider down, a channel held)."""
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM notifications WHERE state IN ('pending', 'sending') "
+                                    "AND created_at < ?", (now - older_than_s,)).fetchone()[0]
+
     def rows(self, where: str = "", args: tuple = ()) -> list[dict]:
         with self._lock:
             cur = self._db.execute(f"SELECT * FROM notifications {where} ORDER BY id", args)

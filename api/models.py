@@ -143,7 +143,10 @@ class ReadingsHealth(BaseModel):
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
     problems: list[Literal["broker_down", "mqtt_thread_stopped", "store_failing", "alert_book_failing",
-                           "ingest_behind"]] = Field(description="why the status is degraded")
+                           "ingest_behind", "notifications_undelivered", "notifications_late"]] = Field(
+        description="why the status is degraded")
     broker: BrokerHealth
     readings: ReadingsHealth
     alerts: dict[str, int] = Field(description="active alerts by tier")
+    notifications: dict[str, int] = Field(default_factory=dict,
+                                          description="outbox rows by state: pending, sent, merged, failed, unknown")
