@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from alerting.book import AckError, AlertBook
 from api.auth import current_user, find_user, require
 from api.hub import Hub
+from api.quality import quality_router
 from api.models import (AckIn, AlertOut, AreaOut, EventOut, Health, HistoryOut, Me, PlantOut, PointInfo, PointOut,
                         RejectedOut, SubjectOut)
 from config.model import Plant, Role, User
@@ -48,6 +49,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
 
     def point_info(p) -> dict:
         return PointInfo.model_validate(p, from_attributes=True).model_dump()
+
+    app.include_router(quality_router(lambda: ctx.book))  # the alarm-system quality report: /api/quality, /quality
 
     @app.get("/healthz", response_model=Health, tags=["health"])
     def healthz() -> Health:

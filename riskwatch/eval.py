@@ -15,16 +15,14 @@ from typing import Callable
 import numpy as np
 
 from alerting.book import AlertBook, AlertEvent
+from alerting.quality import CHATTER_TRANSITIONS, CHATTER_WINDOW_S, TRANSITIONS, WINDOW_S, most_in
 from config.expr import references
 from config.model import Plant, Tier
 from riskwatch.pipeline import default_detectors, detect_groups, tick_all
 from simulators.scenarios import Scenario
 
 SLICE_S = 60.0
-TEN_MIN_S = 600.0
-CHATTER_WINDOW_S = 60.0
-CHATTER_TRANSITIONS = 3
-TRANSITIONS = ("raised", "tier_up", "tier_down", "cleared")
+TEN_MIN_S = WINDOW_S  # the yardsticks are the quality report's (alerting/quality.py): one definition of each
 HEALTH_RULES = ("stale", "stuck", "glitch", "range", "disagree")  # the sensor's failure, not the hazard
 
 
@@ -121,8 +119,8 @@ def alarm_quality(runs: list[Replay], plant: Plant) -> dict:
         "consoles": n_consoles,
         "alarms": total,
         "alarms_per_10min_per_console": round(total / (n_consoles * hours * 6), 4) if n_consoles and hours else 0.0,
-        "max_alarms_in_10min": max((_most_in(sorted(v), TEN_MIN_S) for v in consoles.values()), default=0),
-        "chattering": sum(1 for v in transitions.values() if _most_in(sorted(v), CHATTER_WINDOW_S) >= CHATTER_TRANSITIONS),
+        "max_alarms_in_10min": max((most_in(sorted(v), TEN_MIN_S) for v in consoles.values()), default=0),
+        "chattering": sum(1 for v in transitions.values() if most_in(sorted(v), CHATTER_WINDOW_S) >= CHATTER_TRANSITIONS),
         "false_red": reds,
         "by_console": {c: len(v) for c, v in sorted(consoles.items())},
     }
@@ -150,15 +148,6 @@ def _alerts(run: Replay) -> list[dict]:
         if e.kind in ("raised", "tier_up") and Tier.parse(a["max_tier"]) < e.tier:
             a["max_tier"] = e.tier.label
     return list(episodes.values())
-
-
-def _most_in(times: list[float], width: float) -> int:
-    best, i = 0, 0
-    for j, t in enumerate(times):
-        while t - times[i] >= width:
-            i += 1
-        best = max(best, j - i + 1)
-    return best
 
 
 def evaluate(plant: Plant, scenarios: list[Scenario], seed: int = 1,
