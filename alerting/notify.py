@@ -164,6 +164,9 @@ class Dispatcher:
         self._sent: dict[str, deque[float]] = {c: deque() for c in channels}
         self._held_until: dict[str, float] = {}
         self.results: deque[tuple[float, str, SendResult]] = deque(maxlen=200)
+        # what /healthz shows, refreshed by the notifier's own thread after each round: health never waits on
+        # the outbox (whose writes can wait up to busy_timeout on a stalled disk)
+        self.stats: dict = {"by_state": {}, "late": 0, "undelivered_1h": 0}
 
     def room(self, channel: str, now: float) -> int:
         """Messages the channel may still take in this minute."""
@@ -176,7 +179,17 @@ class Dispatcher:
         return (ch.per_minute or 10**9) - len(sent)
 
     async def send_due(self) -> int:
-        """Sends what is due now; returns how many messages went out."""
+        """Sends what is due now, off the event loop; returns how many messages went out."""
+        return await asyncio.to_thread(self.send_due_now)
+
+    def refresh_stats(self) -> None:
+        now = self.clock()
+        self.stats = {"by_state": self.outbox.counts(), "late": self.outbox.late(now),
+                      "undelivered_1h": self.outbox.undelivered_since(now - 3600)}
+
+    def send_due_now(self) -> int:
+        """Blocking: database and providers. One channel after another (notification volumes are small and
+        rate-limited; a provider that hangs costs its timeout)."""
         now = self.clock()
         due = self.outbox.due(now)
         by_channel: dict[str, list[Note]] = {}
@@ -191,7 +204,7 @@ class Dispatcher:
             if room <= 0:
                 continue
             for batch in self._batches(notes, room):
-                sent += await self._send(channel, batch, now)
+                sent += self._send(channel, batch, now)
         return sent
 
     def _batches(self, notes: list[Note], room: int) -> list[list[Note]]:
@@ -204,7 +217,7 @@ class Dispatcher:
             return [[n] for n in notes][:room]
         return list(groups.values())[:room]
 
-    async def _send(self, channel: str, batch: list[Note], now: float) -> int:
+    def _send(self, channel: str, batch: list[Note], now: float) -> int:
         ch = self.channels[channel]
         if len(batch) == 1:
             note = batch[0]
@@ -214,7 +227,7 @@ class Dispatcher:
                       to=note.recipients, params=note.params)
         self.outbox.mark_sending([note.id])
         try:
-            result = await asyncio.to_thread(ch.send, msg)
+            result = ch.send(msg)
         except Exception as e:  # a channel bug must not stop the others: treat as transient
             log.exception("channel %s failed to send", channel)
             result = SendResult(False, retry=True, detail=f"{type(e).__name__}")
@@ -284,6 +297,7 @@ async def run(planner: Planner, dispatcher: Dispatcher, period_s: float = 1.0) -
             now = dispatcher.clock()
             await asyncio.to_thread(planner.run_once, now)
             await dispatcher.send_due()
+            await asyncio.to_thread(dispatcher.refresh_stats)
         except Exception:
             log.exception("notification round failed; the next one will try again")
         await asyncio.sleep(period_s)

@@ -56,8 +56,8 @@ async def run(plant: Plant, on_ready: Callable[[], None] | None = None,
             (c.last_store_error_at is not None and now - c.last_store_error_at < 60, "store_failing"),
             (c.last_book_error_at is not None and now - c.last_book_error_at < 60, "alert_book_failing"),
             (source.backlog > 10 * plant.ingest.batch_max, "ingest_behind"),
-            (outbox.undelivered_since(now - 3600) > 0, "notifications_undelivered"),
-            (outbox.late(now) > 0, "notifications_late")) if bad]
+            (dispatcher.stats["undelivered_1h"] > 0, "notifications_undelivered"),
+            (dispatcher.stats["late"] > 0, "notifications_late")) if bad]
         return Health(status="degraded" if problems else "ok", problems=problems,
                       broker=BrokerHealth(connected=source.connected, address=source.address,
                                           connects=source.connects, last_error=source.last_error),
@@ -66,7 +66,7 @@ async def run(plant: Plant, on_ready: Callable[[], None] | None = None,
                                               backlog=source.backlog, store_errors=c.store_errors,
                                               last_commit_age_s=None if c.last_commit_at is None
                                               else round(now - c.last_commit_at, 1)),
-                      alerts=book.counts_by_tier(), notifications=outbox.counts())
+                      alerts=book.counts_by_tier(), notifications=dispatcher.stats["by_state"])
 
     app = create_app(ApiContext(plant, store, book, hub, health, pipeline.in_writer))
     server = uvicorn.Server(uvicorn.Config(app, host=plant.api.host, port=plant.api.port, log_level="warning",

@@ -105,7 +105,7 @@ def test_a_restart_while_sending_sends_an_idempotent_channel_again_and_the_provi
         planner.run_once(clock())
         (note,) = outbox.due(clock())
         outbox.mark_sending([note.id])  # riskwatch dies here, the request in flight
-        asyncio.run(dispatcher._send("plant-webhook", [note], clock()))  # (the request did reach the provider)
+        dispatcher._send("plant-webhook", [note], clock())  # (the request did reach the provider)
         outbox.close()
         book.close()
         book, outbox, planner, dispatcher = setup(tmp_path, [hook.config()],
