@@ -14,6 +14,7 @@ import heapq
 import math
 import operator
 from bisect import bisect_right
+from itertools import repeat
 from typing import Any, Callable
 
 import numpy as np
@@ -87,6 +88,7 @@ class CompositeDetector:
         self._heap: list[tuple[float, int, bool]] = []  # (due, rule index, forced)
         self._wake = [_INF]  # the earliest due the evaluation in progress asked for
         self._own: tuple[str, str] = ("", "")  # the rule being evaluated: its own alert is not "another alarm"
+        self._consts: dict[Fn, Any] = {}  # compiled functions that answer the same at every moment, and that answer
         self._rules = [_Rule(i, r) for i, r in enumerate(plant.rules)]
         self._by_key = {r.key[0]: r for r in self._rules}
         watch: dict[str, list[int]] = {}
@@ -133,30 +135,41 @@ class CompositeDetector:
         kids = [self._compile(c, rule) for c in operands]
         stateful = any(s for _, s in kids) or (isinstance(node, Call) and node.func in STATEFUL)
         fs = [f for f, _ in kids]
-        value = self._value
+        consts = self._consts
         if isinstance(node, (Num, Bool, TierName)):
-            c = node.value
-            return (lambda t: c), False
+            return self._constant(node.value), False
         if isinstance(node, Ref):
-            pid = node.point
-            return (lambda t: value(pid, t)), False
+            return self._reader(node.point), False
         if isinstance(node, Status):
-            pid = node.ref.point
-
-            def status(t: float) -> bool | None:
-                v = value(pid, t)
-                return None if v is None else v >= 0.5
-            return status, False
+            return self._reader(node.ref.point, status=True), False
         if isinstance(node, Unary):
             (g,) = fs
+            if g in consts:  # (folded: what the function below would answer at every moment)
+                c = consts[g]
+                return self._constant(None if c is None else -c if node.op == "-" else not c), False
             if node.op == "-":
                 return (lambda t: None if (v := g(t)) is None else -v), stateful
             return (lambda t: None if (v := g(t)) is None else not v), stateful
         if isinstance(node, Logic):
             return _logic(node.op, fs, eager=stateful), stateful
         if isinstance(node, Binary):
-            return _binary(node.op, fs[0], fs[1], eager=stateful), stateful
-        return self._call(node, fs, rule), stateful
+            f, g = fs
+            if f in consts and g in consts:
+                folded = _fold(node.op, consts[f], consts[g])
+                if folded is not _NOT_FOLDED:
+                    return self._constant(folded[0]), False
+            if g in consts:
+                return _binary_const(node.op, f, consts[g]), stateful
+            return _binary(node.op, f, g, eager=stateful), stateful
+        fn = self._call(node, fs, rule)
+        if isinstance(node, Call) and node.func in ("limit", "low_limit"):
+            consts[fn] = fn(0.0)  # a configured limit: the same at every moment
+        return fn, stateful
+
+    def _constant(self, c: Any) -> Fn:
+        fn = lambda t: c  # noqa: E731
+        self._consts[fn] = c
+        return fn
 
     def _call(self, node: Call, fs: list[Fn], rule: _Rule) -> Fn:
         func, args, wake = node.func, node.args, self._wake
@@ -259,6 +272,53 @@ class CompositeDetector:
             self._wake[0] = math.nextafter(stale_at, _INF)  # the first moment this value is unknown
         return v
 
+    def _reader(self, pid: str, status: bool = False) -> Fn:
+        """_value(pid, t) as a function of t alone, what a compiled condition reads (the hot path: the same steps,
+        with the point's dicts, stale limit and the wake bound once); with status, whether that value is >= 0.5."""
+        batch_get, last_get, wake, nextafter = self._batch.get, self._last.get, self._wake, math.nextafter
+        limit = self._limit.get(pid)
+        if limit is None:  # not a point of the plant: never in the batch nor heard before, so never known
+            if status:
+                return lambda t: None if (v := self._value(pid, t)) is None else v >= 0.5
+            return lambda t: self._value(pid, t)
+
+        def running(t: float) -> bool | None:
+            b = batch_get(pid)
+            if b is not None and t >= b[0][0]:
+                ts = b[0]
+                i = len(ts) - 1 if t >= ts[-1] else bisect_right(ts, t) - 1
+                at, v = ts[i], b[1][i]
+            else:
+                last = last_get(pid)
+                if last is None:
+                    return None
+                at, v = last
+            stale_at = at + limit
+            if t > stale_at:
+                return None
+            if stale_at < wake[0]:
+                wake[0] = nextafter(stale_at, _INF)
+            return None if v is None else v >= 0.5
+
+        def value(t: float) -> float | None:
+            b = batch_get(pid)
+            if b is not None and t >= b[0][0]:
+                ts = b[0]
+                i = len(ts) - 1 if t >= ts[-1] else bisect_right(ts, t) - 1
+                at, v = ts[i], b[1][i]
+            else:
+                last = last_get(pid)
+                if last is None:
+                    return None
+                at, v = last
+            stale_at = at + limit
+            if t > stale_at:
+                return None
+            if stale_at < wake[0]:
+                wake[0] = nextafter(stale_at, _INF)
+            return v
+        return running if status else value
+
     def _alarm(self, pid: str, rule: str | None) -> int:
         tiers = self._point_alarms.get(pid, {})
         return tiers.get(rule, 0) if rule is not None else max(tiers.values(), default=0)
@@ -326,20 +386,31 @@ class CompositeDetector:
         silence, wakes the rules watching that point (every reading, for a point whose age() is read)."""
         if not fresh:
             return np.empty(0), np.empty(0, np.int64)
-        lens = np.array([len(ts) for _, ts, _ in fresh])
-        ts, vs = np.concatenate([f[1] for f in fresh]), np.concatenate([f[2] for f in fresh])
+        n_of, t_of, v_of, before_t, before_v, limits, watchers, n_watching = [], [], [], [], [], [], [], []
+        last_get, limit_of, watch, never = self._last.get, self._limit, self._watch, (-_INF, np.nan)
+        for pid, t, v in fresh:  # (one pass for what each group brings)
+            n_of.append(len(t))
+            t_of.append(t)
+            v_of.append(v)
+            b = last_get(pid, never)
+            before_t.append(b[0])
+            before_v.append(b[1])
+            limits.append(limit_of[pid])
+            w = watch[pid]
+            watchers.append(w)
+            n_watching.append(len(w))
+        lens = np.array(n_of)
+        ts, vs = np.concatenate(t_of), np.concatenate(v_of)
         starts = np.cumsum(lens) - lens
-        before = [self._last.get(pid, (-_INF, np.nan)) for pid, _, _ in fresh]
         prev_t, prev_v = np.roll(ts, 1), np.roll(vs, 1)
-        prev_t[starts], prev_v[starts] = [b[0] for b in before], [b[1] for b in before]
-        limit = np.repeat([self._limit[pid] for pid, _, _ in fresh], lens)
+        prev_t[starts], prev_v[starts] = before_t, before_v
+        limit = np.repeat(limits, lens)
         changed = (vs != prev_v) | (ts - prev_t > limit)
         if self._age_points:
             changed |= np.repeat([pid in self._age_points for pid, _, _ in fresh], lens)
         at = np.flatnonzero(changed)
         group = np.repeat(np.arange(len(fresh)), lens)[at]
-        watchers = [self._watch[pid] for pid, _, _ in fresh]
-        per_group = np.array([len(w) for w in watchers])
+        per_group = np.array(n_watching)
         n = per_group[group]
         first = (np.cumsum(per_group) - per_group)[group]
         index = np.repeat(first - (np.cumsum(n) - n), n) + np.arange(n.sum())
@@ -350,11 +421,12 @@ class CompositeDetector:
         keep[1:] = (times[1:] != times[:-1]) | (rules[1:] != rules[:-1])
         blocked = [r for r in self._rules if r.blocked is not None]
         if blocked:  # a guard stays false until one of its points changes: nothing to evaluate before that
-            first = dict(zip((fresh[g][0] for g in np.unique(group).tolist()), _firsts(ts[at], group)))
-            until = np.full(len(self._rules), -_INF)
+            groups, firsts = np.unique(group, return_index=True)  # each changed group's first changed reading
+            first = dict(zip([fresh[g][0] for g in groups.tolist()], ts[at][firsts].tolist()))
+            until = [-_INF] * len(self._rules)
             for r in blocked:
-                until[r.index] = min((first.get(pid, _INF) for pid in r.blocked), default=_INF)
-            keep &= times >= until[rules]
+                until[r.index] = min(map(first.get, r.blocked, repeat(_INF)), default=_INF)
+            keep &= times >= np.array(until)[rules]
         return times[keep], rules[keep]
 
     def tick(self, now: float, findings: list[Finding] = ()) -> list[Finding]:
@@ -367,7 +439,7 @@ class CompositeDetector:
     def _run(self, times: np.ndarray, rules: np.ndarray, findings: list[Finding], until: float) -> list[Finding]:
         """Everything in time order: findings applied at their moment (waking the rules that watch them), each
         (moment, rule) evaluated, dues judged at their own moment, up to `until`."""
-        pending = [(t, k) for t, k in zip(times.tolist(), rules.tolist())]
+        pending = list(zip(times.tolist(), rules.tolist()))
         for f in findings:  # rare: merged in by their own moment
             own = self._by_key.get(f.point)
             area = own.cfg.area if own else self._area_of.get(f.point) or f.area
@@ -375,14 +447,28 @@ class CompositeDetector:
         if findings:
             pending.sort()
         out: list[Finding] = []
-        heap, fi = self._heap, 0
+        heap, fi, n = self._heap, 0, len(findings)
+        evaluate, by_index, pop, push = self._evaluate, self._rules, heapq.heappop, heapq.heappush
         for t, k in pending:
             while heap and heap[0][0] < t:
-                fi = self._due(heapq.heappop(heap), findings, fi, out)
-            while fi < len(findings) and findings[fi].ts <= t:
+                entry = pop(heap)
+                due, j, forced = entry
+                if not forced:  # (_due's first steps, inlined: most dues were superseded or moved later)
+                    rule = by_index[j]
+                    if due != rule.queued:
+                        continue
+                    later = rule.due
+                    if later > due:  # queued anew at its new due, as _schedule(rule, later) would
+                        rule.queued = _INF
+                        if later < _INF:
+                            rule.queued = later
+                            push(heap, (later, j, False))
+                        continue
+                fi = self._due(entry, findings, fi, out)
+            while fi < n and findings[fi].ts <= t:
                 self._apply(findings[fi])
                 fi += 1
-            self._evaluate(self._rules[k], t, out)
+            evaluate(by_index[k], t, out)
         while heap and heap[0][0] <= until:
             fi = self._due(heapq.heappop(heap), findings, fi, out)
         for f in findings[fi:]:
@@ -509,9 +595,11 @@ class CompositeDetector:
 
 def _guarded(fs: list[Fn], false_at: list[int]) -> Fn:
     """A top-level `and` of conditions without memory, noting which operand was false."""
+    indexed = list(enumerate(fs))
+
     def every(t: float) -> bool | None:
         unknown = False
-        for i, f in enumerate(fs):
+        for i, f in indexed:
             v = f(t)
             if v is False:
                 false_at[0] = i
@@ -520,12 +608,6 @@ def _guarded(fs: list[Fn], false_at: list[int]) -> Fn:
                 unknown = True
         return None if unknown else True
     return every
-
-
-def _firsts(times: np.ndarray, group: np.ndarray) -> list[float]:
-    """The first time of each group, groups in ascending order."""
-    _, first = np.unique(group, return_index=True)
-    return times[first].tolist()
 
 
 def _logic(op: str, fs: list[Fn], eager: bool) -> Fn:
@@ -543,17 +625,46 @@ def _logic(op: str, fs: list[Fn], eager: bool) -> Fn:
         return None if unknown else not stop
 
     def every(t: float) -> bool | None:
-        vs = [f(t) for f in fs]
-        return stop if any(v is stop for v in vs) else None if None in vs else not stop
+        vs = [f(t) for f in fs]  # every operand, each one's memory kept up to date
+        for v in vs:
+            if v is stop:
+                return stop
+        return None if None in vs else not stop
     return every if eager else lazy
+
+
+_NOT_FOLDED = object()
+
+
+def _compute(op: str) -> Callable[[Any, Any], Any]:
+    if op == "/":
+        return lambda a, b: None if b == 0 else a / b
+    return _CMP.get(op) or {"+": operator.add, "-": operator.sub, "*": operator.mul}[op]
+
+
+def _fold(op: str, a: Any, b: Any) -> tuple[Any] | object:
+    """(what _binary would answer at every moment,) for two constant operands; _NOT_FOLDED if that would raise."""
+    try:
+        return (None if a is None or b is None else _compute(op)(a, b),)
+    except Exception:  # left to raise where it did, at evaluation
+        return _NOT_FOLDED
+
+
+def _binary_const(op: str, f: Fn, c: Any) -> Fn:
+    """_binary with a constant right operand (a limit, a number): the same answers, one call fewer."""
+    compute = _compute(op)
+
+    def right_const(t: float) -> Any:
+        a = f(t)
+        if a is None:
+            return None
+        return None if c is None else compute(a, c)
+    return right_const
 
 
 def _binary(op: str, f: Fn, g: Fn, eager: bool) -> Fn:
     """Arithmetic and comparison on numbers; unknown in, unknown out; dividing by zero is unknown."""
-    if op == "/":
-        compute = lambda a, b: None if b == 0 else a / b  # noqa: E731
-    else:
-        compute = _CMP.get(op) or {"+": operator.add, "-": operator.sub, "*": operator.mul}[op]
+    compute = _compute(op)
 
     def both(t: float) -> Any:
         a, b = f(t), g(t)

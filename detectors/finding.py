@@ -26,7 +26,9 @@ class Finding:
 class Detector(Protocol):
     """feed: a batch of one point's readings, time-ordered; tick: time passes with no reading (for silence).
     Both return findings only when a (point, rule) changes tier. state/restore: for restart and replay;
-    assume: the tier the alert book holds for a (point, rule), which wins over a restored state."""
+    assume: the tier the alert book holds for a (point, rule), which wins over a restored state. Optional
+    `fed_points` (a set of point ids, fixed once built): feed() of any other point does nothing and returns [],
+    so the pipeline need not call it."""
 
     clock: str  # "reading": fed the readings' timestamps; "arrival": fed when they arrived
 

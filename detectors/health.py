@@ -15,6 +15,7 @@ sensor is an interlock that is not there.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,8 @@ from detectors.latch import Latch, ProcessStatus, newer
 
 RANGE_CLEAR_S = 300.0
 SMALL_BATCH = 64  # readings of one point in a batch up to which plain Python beats numpy
+_NORMAL = Tier.NORMAL
+_NO_TAIL: tuple[list[float], list[float]] = ([], [])  # (read, never written)
 
 
 def _tier(p: Point) -> Tier:
@@ -77,25 +80,39 @@ class HealthDetector:
         p = self.points.get(point)
         if p is None or len(ts) == 0:
             return []
-        self.status.record(point, ts, values)
-        if p.stuck is None and p.glitch is None and (point, "range") not in self._tier:
+        if point in self.status_points:  # (record's own test, without the call)
+            self.status.record(point, ts, values)
+        stuck, glitch = p.stuck, p.glitch
+        tiers = self._tier  # (empty, mostly: no health alarm anywhere)
+        if stuck is None and glitch is None and not (tiers and (point, "range") in tiers):
             return []
-        fresh = newer(self._last_ts, point, ts, values)
-        if fresh is None:
-            return []
-        ts, values = fresh
-        out: list[Finding] = []
-        if p.stuck:
-            out += self._stuck(p, ts, values)
-        if p.glitch:
+        last = self._last_ts.get(point)
+        if last is not None and ts[0] <= last:
+            fresh = newer(self._last_ts, point, ts, values)
+            if fresh is None:
+                return []
+            ts, values = fresh
+        else:  # (newer, inlined: nothing to drop)
+            self._last_ts[point] = float(ts[-1])
+        if not stuck:
+            out: list[Finding] = []
+        elif len(ts) <= SMALL_BATCH and not p.active_when:  # _stuck's live case for a point not gated, inlined
+            out = self._stuck_small(p, ts.tolist(), values.tolist(), self._run.get(p.id))
+        else:
+            out = self._stuck(p, ts, values)  # (each returns a list of its own)
+        if glitch:
             out += self._glitch(p, ts, values)
-        if (point, "range") in self._tier and ts[-1] - self._bad_range_at[point] >= RANGE_CLEAR_S:
+        if tiers and (point, "range") in tiers and ts[-1] - self._bad_range_at[point] >= RANGE_CLEAR_S:
             out.append(self._set(p, "range", Tier.NORMAL, float(ts[-1]), float(values[-1]),
                                  f"{p.name} 读数已回到量程内", f"{p.name_en or p.id} reading within its range again"))
         return out
 
     def _stuck(self, p: Point, ts: np.ndarray, values: np.ndarray) -> list[Finding]:
         rule = p.stuck
+        if len(ts) <= SMALL_BATCH:
+            tl = ts.tolist()
+            if not p.active_when or self.status.throughout(p, tl):  # the live case: running all along, or not gated
+                return self._stuck_small(p, tl, values.tolist(), self._run.get(p.id))
         active = self.status.active(p, ts)
         if active is not None and not active.all():  # a stopped process's flat signal is not a stuck sensor
             cut = int(np.flatnonzero(~active)[-1]) + 1
@@ -126,9 +143,9 @@ class HealthDetector:
         cheaper here than numpy's per-call overhead (tests hold both ways to the same verdicts)."""
         rule = p.stuck
         band, after_s = rule.band, rule.after_s
-        floor = rule.ignore_below if rule.ignore_below is not None else -np.inf
+        floor = rule.ignore_below if rule.ignore_below is not None else -math.inf
         start, lo, hi = carried if carried is not None else (ts[0], values[0], values[0])
-        raised = self._tier.get((p.id, "stuck"), Tier.NORMAL) != Tier.NORMAL
+        raised = bool(self._tier) and self._tier.get((p.id, "stuck"), _NORMAL) != _NORMAL
         out: list[Finding] = []
         for t, x in zip(ts, values):
             new_lo, new_hi = (x if x < lo else lo), (x if x > hi else hi)
@@ -166,10 +183,16 @@ class HealthDetector:
 
     def _glitch(self, p: Point, ts: np.ndarray, values: np.ndarray) -> list[Finding]:
         rule = p.glitch
-        prev_t, prev_v = self._tail.get(p.id, ([], []))
+        prev_t, prev_v = self._tail.get(p.id, _NO_TAIL)
         if len(ts) <= SMALL_BATCH and (p.id, "glitch") not in self._tier:  # the live case: no jump at all?
             vl = prev_v + values.tolist()
-            if all(abs(y - x) <= rule.jump for x, y in zip(vl, vl[1:])):
+            jump, pairs = rule.jump, iter(vl)
+            x = next(pairs)
+            for y in pairs:  # (all() over the pairs, in a plain loop)
+                if not abs(y - x) <= jump:
+                    break
+                x = y
+            else:
                 self._tail[p.id] = ((prev_t + ts.tolist())[-2:], vl[-2:])
                 return []
         t = np.concatenate((prev_t, ts))

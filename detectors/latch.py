@@ -2,6 +2,7 @@
 state that gates a point's rules (`active_when`), and the filter that keeps redelivered readings out."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,17 +94,46 @@ class ProcessStatus:
         self.points = points
         self.status_points = {p.active_when for p in gated if p.active_when}
         self._changes: dict[str, tuple[list[float], list[bool]]] = {s: ([], []) for s in self.status_points}
+        self._latest: dict[str, float] = {}  # per status, no change recorded later than this (for `throughout`)
 
     def record(self, point: str, ts: np.ndarray, values: np.ndarray) -> None:
         if point not in self._changes:
             return
         times, states = self._changes[point]
+        n = len(times)
         for t, v in zip(ts.tolist(), (values >= 0.5).tolist()):
             if not states or states[-1] != v:
                 times.append(t)
                 states.append(v)
+        if len(times) > n:
+            latest = self._latest.get(point, -math.inf)
+            for t in times[n:]:
+                if not t <= latest:  # later (or a NaN, after which nothing is known without numpy)
+                    latest = t if t == t and latest == latest else math.nan
+            self._latest[point] = latest
         if len(times) > 1000:
             del times[:-100], states[:-100]
+
+    def throughout(self, p: Point, ts: list[float]) -> bool:
+        """True when active(p, ts) is None or all true, known without numpy (False: ask active()). Exact: every
+        reading at or after every change recorded reads the last state, since the last change."""
+        if not p.active_when:
+            return True
+        times, states = self._changes.get(p.active_when, _NEVER)
+        if not times:
+            return True
+        if not states[-1]:
+            return False
+        latest, since, after = self._latest[p.active_when], times[-1], p.active_after_s
+        if after > 0:
+            for t in ts:
+                if not (t >= latest and t - since >= after):  # (a NaN is never known here)
+                    return False
+        else:
+            for t in ts:
+                if not t >= latest:
+                    return False
+        return True
 
     def active(self, p: Point, ts: np.ndarray) -> np.ndarray | None:
         """Per reading, whether the point's process had been running for active_after_s (None: not gated)."""
@@ -126,6 +156,7 @@ class ProcessStatus:
                        f"{en} stopped: {p.name_en or p.id} {_RULE_EN[rule]} no longer applies")
 
 
+_NEVER: tuple[list[float], list[bool]] = ([], [])
 _RULE_ZH = {"rate": "变化速率报警", "forecast": "趋势预警", "high": "限值", "low": "限值"}
 _RULE_EN = {"rate": "rate alarm", "forecast": "trend forecast", "high": "limit", "low": "limit"}
 

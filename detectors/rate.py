@@ -24,6 +24,8 @@ from detectors.latch import Latch, ProcessStatus, active_runs, newer
 
 MIN_BINS = 5
 MIN_SPAN = 0.5  # a slope needs bins covering at least half its window (a fresh start, a gap, a process start)
+SMALL_BATCH = 64  # readings of one point in a batch up to which plain Python beats numpy
+_F64 = np.dtype(np.float64)
 
 
 # --- the shared window machinery ----------------------------------------------------------------------------
@@ -67,9 +69,15 @@ class Bins:
     v: list[float] = field(default_factory=list)  # each bin's median
     open_t: list[float] = field(default_factory=list)
     open_v: list[float] = field(default_factory=list)
+    # the open bin as _add_small left it (that list, its length) and the key all its readings share
+    _open_key: tuple[list[float] | None, int, int] = field(default=(None, 0, 0), repr=False, compare=False)
 
     def add(self, ts: np.ndarray, values: np.ndarray) -> int:
         """Adds readings; returns how many bins they completed (the newest bins at the end of t, v)."""
+        if len(ts) <= SMALL_BATCH and ts.dtype is _F64:
+            done = self._add_small(ts.tolist(), values.tolist())
+            if done is not None:
+                return done
         if self.open_t:
             ts = np.concatenate([self.open_t, ts])
             values = np.concatenate([self.open_v, values])
@@ -81,6 +89,41 @@ class Bins:
                 self.t.append(times[b - 1])
                 self.v.append(_median(vals[a:b]))
         self.open_t, self.open_v = ts[cuts[-2]:].tolist(), values[cuts[-2]:].tolist()
+        return len(cuts) - 2
+
+    def _add_small(self, ts: list[float], values: list[float]) -> int | None:
+        """add() for the live case, a few readings: the same bins in plain Python, cheaper here than numpy's
+        per-call overhead (None: a timestamp floor() cannot take, NaN or infinite; add() does it with numpy)."""
+        step, open_t = self.step_s, self.open_t
+        if not ts:
+            return None
+        try:
+            keys = [math.floor(t / step) for t in ts]  # np.floor(ts / step_s), as whole numbers
+            if not open_t:
+                times, vals, carried = ts, values, None
+            else:
+                times, vals = open_t + ts, self.open_v + values
+                held, held_n, carried = self._open_key
+                if held is not open_t or held_n != len(open_t):  # not the open bin this method left
+                    keys = [math.floor(t / step) for t in open_t] + keys
+                    carried = None
+        except (ValueError, OverflowError):
+            return None
+        if carried is None:  # the key of every reading from the first on
+            cuts, prev, i0 = [0], keys[0], 1
+            keys = keys[1:]
+        else:  # the open bin's readings share one key (it ends at a key change, or it would not be open)
+            cuts, prev, i0 = [0], carried, len(open_t)
+        for i, k in enumerate(keys, i0):
+            if k != prev:
+                cuts.append(i)
+                prev = k
+        cuts.append(len(times))
+        for a, b in zip(cuts[:-2], cuts[1:-1]):
+            self.t.append(times[b - 1])
+            self.v.append(_median(vals[a:b]))
+        self.open_t, self.open_v = times[cuts[-2]:], vals[cuts[-2]:]
+        self._open_key = (self.open_t, len(self.open_t), prev)
         return len(cuts) - 2
 
     def trim(self) -> None:
@@ -139,6 +182,8 @@ class WindowedDetector:
         self.status = ProcessStatus(points, [points[k] for k in self._watch])
         self.status_points = self.status.status_points
         self._last_ts: dict[str, float] = {}
+        # feed() of any other point does nothing: the pipeline need not call it (both sets are fixed from here on)
+        self.fed_points = frozenset(self._watch) | self.status_points
 
     def feed(self, point: str, ts: np.ndarray, values: np.ndarray) -> list[Finding]:
         if point in self.status_points:
@@ -152,6 +197,20 @@ class WindowedDetector:
         ts, values = fresh
         p = self.points[point]
         out: list[Finding] = []
+        if len(ts) <= SMALL_BATCH and ts.dtype is _F64 and len(values) == len(ts):  # the live case: numpy only to fit
+            tl = ts.tolist()
+            if self.status.throughout(p, tl):  # running all along (or not gated): one run, as below
+                bins = w.bins
+                done = bins._add_small(tl, values.tolist())
+                if done is None:
+                    done = bins.add(ts, values)
+                n = len(bins.t)
+                for k in range(n - done, n):
+                    f = self._judge(p, w, k)
+                    if f is not None:
+                        out.append(f)
+                bins.trim()
+                return out
         for a, b, running in active_runs(self.status.active(p, ts), len(ts)):
             if not running:  # the process is stopped: the window restarts from scratch when it runs again
                 w.bins.clear()

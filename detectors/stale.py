@@ -20,6 +20,7 @@ from detectors.finding import Finding
 
 YELLOW_AFTER_S = 15 * 60
 ORANGE_AFTER_S = 2 * 3600
+_NORMAL = Tier.NORMAL
 
 
 class StaleDetector:
@@ -51,6 +52,8 @@ class StaleDetector:
         self.gateways = {g: pts for g, pts in self.gateways.items() if len(pts) > 1}
         self._gateway_of = {p: g for g, pts in self.gateways.items() for p in pts}
         self._gw_tier: dict[str, Tier] = {}
+        self._known: dict[str, Point] = {}  # the Point each limit in _limit was worked out from
+        self._limit: dict[str, float] = {}
 
     def feed(self, point: str, ts: np.ndarray, values: np.ndarray) -> list[Finding]:
         """Silences between readings of one batch count too (a gateway back-filling after an outage, or a
@@ -66,7 +69,7 @@ class StaleDetector:
                 return []
         limit = p.stale_factor * p.interval_s
         gw = self._gateway_of.get(point)
-        back = gw is not None and self._gw_tier.get(gw, Tier.NORMAL) != Tier.NORMAL
+        back = gw is not None and bool(self._gw_tier) and self._gw_tier.get(gw, _NORMAL) != _NORMAL
         if not back and point not in self._tier and len(ts) <= 64:  # the live case: is any gap too long?
             prev = last
             for t in ts.tolist():
@@ -95,16 +98,27 @@ class StaleDetector:
     def tick(self, now: float) -> list[Finding]:
         out = []
         covered: set[str] = set()
+        limits = self._limits()
+        last_of = self._last.__getitem__
         for gw, pts in self.gateways.items():
-            last = max(self._last[p] for p in pts)
-            if now - last > self._gateway_limit(pts):
+            last = max(map(last_of, pts))
+            if now - last > min(map(limits.__getitem__, pts)):  # (_gateway_limit)
                 out += self._gateway_silence(gw, pts, last, now)
                 covered.update(pts)
         for point, last in self._last.items():
-            p = self.points[point]
-            if point not in covered and now - last > p.stale_factor * p.interval_s:
-                out += self._silence(p, last, now, highest_only=True)
+            if now - last > limits[point] and point not in covered:
+                out += self._silence(self.points[point], last, now, highest_only=True)
         return out
+
+    def _limits(self) -> dict[str, float]:
+        """stale_factor x interval_s of every point, worked out again only for a point whose Point was replaced
+        since (a tick reads ~1,000 of them)."""
+        points, known, limits = self.points, self._known, self._limit
+        for point in self._last:
+            p = points[point]
+            if known.get(point) is not p:
+                known[point], limits[point] = p, p.stale_factor * p.interval_s
+        return limits
 
     def _gateway_limit(self, pts: list[str]) -> float:
         return min(self.points[p].stale_factor * self.points[p].interval_s for p in pts)
