@@ -141,11 +141,11 @@ class HealthDetector:
                      carried: tuple[float, float, float] | None) -> list[Finding]:
         """The live case, a few readings per point per batch: reading by reading in plain Python, which is
         cheaper here than numpy's per-call overhead (tests hold both ways to the same verdicts)."""
-        rule = p.stuck
-        band, after_s = rule.band, rule.after_s
-        floor = rule.ignore_below if rule.ignore_below is not None else -math.inf
+        rule, pid = p.stuck, p.id
+        band, after_s, ignore_below = rule.band, rule.after_s, rule.ignore_below
+        floor = ignore_below if ignore_below is not None else -math.inf
         start, lo, hi = carried if carried is not None else (ts[0], values[0], values[0])
-        raised = bool(self._tier) and self._tier.get((p.id, "stuck"), _NORMAL) != _NORMAL
+        raised = bool(self._tier) and self._tier.get((pid, "stuck"), _NORMAL) != _NORMAL
         out: list[Finding] = []
         for t, x in zip(ts, values):
             new_lo, new_hi = (x if x < lo else lo), (x if x > hi else hi)
@@ -159,7 +159,7 @@ class HealthDetector:
             if not raised and t - start >= after_s and hi > floor:
                 out += self._stuck_raise(p, start, hi, t, x)
                 raised = True
-        self._run[p.id] = (start, lo, hi)
+        self._run[pid] = (start, lo, hi)
         return out
 
     def _stuck_raise(self, p: Point, start: float, hi: float, until: float, value: float) -> list[Finding]:

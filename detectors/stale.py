@@ -52,8 +52,6 @@ class StaleDetector:
         self.gateways = {g: pts for g, pts in self.gateways.items() if len(pts) > 1}
         self._gateway_of = {p: g for g, pts in self.gateways.items() for p in pts}
         self._gw_tier: dict[str, Tier] = {}
-        self._known: dict[str, Point] = {}  # the Point each limit in _limit was worked out from
-        self._limit: dict[str, float] = {}
 
     def feed(self, point: str, ts: np.ndarray, values: np.ndarray) -> list[Finding]:
         """Silences between readings of one batch count too (a gateway back-filling after an outage, or a
@@ -98,30 +96,21 @@ class StaleDetector:
     def tick(self, now: float) -> list[Finding]:
         out = []
         covered: set[str] = set()
-        limits = self._limits()
         last_of = self._last.__getitem__
         for gw, pts in self.gateways.items():
             last = max(map(last_of, pts))
-            if now - last > min(map(limits.__getitem__, pts)):  # (_gateway_limit)
+            if now - last > self._gateway_limit(pts):
                 out += self._gateway_silence(gw, pts, last, now)
                 covered.update(pts)
+        points = self.points
         for point, last in self._last.items():
-            if now - last > limits[point] and point not in covered:
-                out += self._silence(self.points[point], last, now, highest_only=True)
+            p = points[point]
+            if point not in covered and now - last > p.stale_factor * p.interval_s:
+                out += self._silence(p, last, now, highest_only=True)
         return out
 
-    def _limits(self) -> dict[str, float]:
-        """stale_factor x interval_s of every point, worked out again only for a point whose Point was replaced
-        since (a tick reads ~1,000 of them)."""
-        points, known, limits = self.points, self._known, self._limit
-        for point in self._last:
-            p = points[point]
-            if known.get(point) is not p:
-                known[point], limits[point] = p, p.stale_factor * p.interval_s
-        return limits
-
     def _gateway_limit(self, pts: list[str]) -> float:
-        return min(self.points[p].stale_factor * self.points[p].interval_s for p in pts)
+        return min(q.stale_factor * q.interval_s for q in map(self.points.__getitem__, pts))
 
     def _gateway_silence(self, gw: str, pts: list[str], last: float, now: float) -> list[Finding]:
         limit = self._gateway_limit(pts)

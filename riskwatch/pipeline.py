@@ -84,7 +84,11 @@ def detect_groups(detectors: list[Detector], groups: list[tuple[str, np.ndarray,
     judged = []
     keep = judged.append
     if status:  # (a stable sort: status points first, the rest in the order given)
-        groups = [g for g in groups if g[0] in status] + [g for g in groups if g[0] not in status]
+        first: list = []
+        rest: list = []
+        for g in groups:
+            (first if g[0] in status else rest).append(g)
+        groups = first + rest
     for point, ts, arrived, values in groups:
         # a reading stamped ahead of its arrival is judged at its arrival: a fast device clock must not push a
         # detector's notion of time into the future and make it skip the readings that follow
