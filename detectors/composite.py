@@ -282,24 +282,6 @@ class CompositeDetector:
                 return lambda t: None if (v := self._value(pid, t)) is None else v >= 0.5
             return lambda t: self._value(pid, t)
 
-        def running(t: float) -> bool | None:
-            b = batch_get(pid)
-            if b is not None and t >= b[0][0]:
-                ts = b[0]
-                i = len(ts) - 1 if t >= ts[-1] else bisect_right(ts, t) - 1
-                at, v = ts[i], b[1][i]
-            else:
-                last = last_get(pid)
-                if last is None:
-                    return None
-                at, v = last
-            stale_at = at + limit
-            if t > stale_at:
-                return None
-            if stale_at < wake[0]:
-                wake[0] = nextafter(stale_at, _INF)
-            return None if v is None else v >= 0.5
-
         def value(t: float) -> float | None:
             b = batch_get(pid)
             if b is not None and t >= b[0][0]:
@@ -317,6 +299,10 @@ class CompositeDetector:
             if stale_at < wake[0]:
                 wake[0] = nextafter(stale_at, _INF)
             return v
+
+        def running(t: float) -> bool | None:
+            v = value(t)
+            return None if v is None else v >= 0.5
         return running if status else value
 
     def _alarm(self, pid: str, rule: str | None) -> int:
