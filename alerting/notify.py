@@ -25,7 +25,8 @@ from alerting.book import Alert, AlertBook, AlertEvent
 from alerting.channels.base import Channel, Message, SendResult
 from alerting.outbox import Note, Outbox
 from config.model import Plant, Tier
-from config.notify import LEVELS, NotifyConfig, Person
+from config.alarms import STEP_ZH
+from config.notify import LEVEL_ZH, LEVELS, NotifyConfig, Person
 
 log = logging.getLogger("riskwatch.notify")
 
@@ -33,7 +34,9 @@ ADDRESS = {"aliyun_sms": "phone", "tencent_sms": "phone", "email": "email", "wec
            "wecom_robot": "phone", "dingtalk_robot": "phone", "webhook": "name"}
 NEEDS_ADDRESS = {"aliyun_sms", "tencent_sms", "email", "wecom_app"}  # robots and webhooks post to a group
 STATE_ZH = {"raised": "新报警", "tier_up": "升级", "escalated": "无人确认·逐级上报", "repeat": "重复提醒",
-            "cleared": "已解除", "test": "测试消息"}
+            "cleared": "已解除", "test": "测试消息", "realarm": "再次报警", "unshelved": "搁置到期仍在报警",
+            "in_service": "恢复投用仍在报警", "unsuppressed": "抑制解除仍在报警", "overdue": "处置超时·逐级上报"}
+RETURNING = ("unshelved", "in_service", "unsuppressed")  # a suppression ended and the alarm is still on
 DEFAULT_TEMPLATE = "【${tier}预警·${state}】${site}${area}：${subject}，${reason}（${time}）。请立即处置并在系统中确认。"
 CLEAR_TEMPLATE = "【已解除】${site}${area}：${subject}，${reason}（${time}）。"
 DIGEST_AT = 3  # due rows for the same recipients on one channel sent as one digest from this many
@@ -69,12 +72,18 @@ class Planner:
 
     def on_event(self, ev: AlertEvent) -> list[Note]:
         a = ev.alert
-        if ev.kind in ("raised", "tier_up"):
+        if a.suppressed:  # shelved, out of service or suppressed by design: recorded, nobody is told
+            return []
+        if ev.kind in RETURNING and (a.state != "active" or a.acked_at is not None):
+            return []
+        if ev.kind == "overdue":
+            return self._overdue(ev)
+        if ev.kind in ("raised", "tier_up", "realarm") + RETURNING:
             self._since[a.id] = ev.ts
             first = self.cfg.initial_levels.get(ev.tier.label, 0)
             return self._notes(a, ev.kind, ev.tier, levels=list(range(first + 1)), dedup=f"a{a.id}:e{ev.seq}",
                                at=ev.ts)
-        if ev.kind == "cleared" and ev.alert.max_tier.label in self.cfg.notify_clear:
+        if ev.kind == "cleared" and a.shown and a.max_tier.label in self.cfg.notify_clear:
             told = self._levels_told(a, a.max_tier, ev.ts)
             return self._notes(a, "cleared", a.max_tier, levels=told, dedup=f"a{a.id}:cleared", at=ev.ts)
         return []
@@ -82,7 +91,7 @@ class Planner:
     def on_tick(self, now: float) -> list[Note]:
         out: list[Note] = []
         for a in self.book.listed():
-            if a.state != "active" or a.acked_at is not None:
+            if a.state != "active" or a.acked_at is not None or a.suppressed:
                 continue
             since = self._since.setdefault(a.id, a.raised_at)
             first = self.cfg.initial_levels.get(a.tier.label, 0)
@@ -99,6 +108,17 @@ class Planner:
                                        f"a{a.id}:repeat{k}", at=now)
         return out
 
+    def _overdue(self, ev: AlertEvent) -> list[Note]:
+        """The n-th overdue step of a warning's closed loop goes n levels above the duty operator (and to them)."""
+        loop = self.book.loop(ev.alert_id)
+        overdue = loop["overdue"] if loop else [ev.note]
+        n = overdue.index(ev.note) + 1 if ev.note in overdue else len(overdue)
+        level = min(n, len(LEVELS) - 1)
+        a = ev.alert
+        step = STEP_ZH.get(ev.note or "", ev.note or "")
+        return self._notes(a, "overdue", a.max_tier, sorted({0, level}), f"a{a.id}:overdue:{ev.note}", at=ev.ts,
+                           state=f"{step}超时·上报{LEVEL_ZH[LEVELS[level]]}")
+
     def _levels_told(self, a: Alert, tier: Tier, now: float) -> list[int]:
         since = self._since.get(a.id, a.raised_at)
         first = self.cfg.initial_levels.get(tier.label, 0)
@@ -107,13 +127,13 @@ class Planner:
                                          if k < len(LEVELS) and now - since >= after * 60]
 
     def _notes(self, a: Alert, kind: str, tier: Tier, levels: list[int], dedup: str, at: float,
-               waited_min: float | None = None) -> list[Note]:
+               waited_min: float | None = None, state: str | None = None) -> list[Note]:
         out = []
         for r, route in enumerate(self.cfg.routes):
             if tier.label not in route.tiers or not ("*" in route.areas or a.area in route.areas):
                 continue
             channel, fallback = route.channels[0], tuple(route.channels[1:])
-            title, text, params = self.render(a, kind, tier, at, waited_min)
+            title, text, params = self.render(a, kind, tier, at, waited_min, state)
             if self.kinds[channel] not in NEEDS_ADDRESS:  # a group robot: one message, @ everyone it concerns
                 people = [p for level in levels for p in self.on_duty(level, a.area, at)]
                 out.append(Note(f"{dedup}:r{r}:L{'-'.join(map(str, levels))}:{channel}", a.id, kind, channel,
@@ -137,11 +157,11 @@ class Planner:
         attr = ADDRESS[self.kinds[channel]]
         return tuple(v for p in people if (v := getattr(p, attr)))
 
-    def render(self, a: Alert, kind: str, tier: Tier, at: float, waited_min: float | None = None
-               ) -> tuple[str, str, dict[str, str]]:
+    def render(self, a: Alert, kind: str, tier: Tier, at: float, waited_min: float | None = None,
+               state: str | None = None) -> tuple[str, str, dict[str, str]]:
         area = self.areas[a.area].name if a.area in self.areas else a.area
         subject = self.points[a.point].name if a.point in self.points else self.subjects.get(a.point, (a.point,))[0]
-        state = STATE_ZH[kind] if waited_min is None else f"{waited_min:g}分钟无人确认"
+        state = state or (STATE_ZH[kind] if waited_min is None else f"{waited_min:g}分钟无人确认")
         fields = {"site": self.plant.name, "tier": tier.zh, "area": area, "subject": subject,
                   "reason": a.reason_zh, "time": datetime.fromtimestamp(at, self.tz).strftime("%m-%d %H:%M:%S"),
                   "value": "" if a.value is None else f"{a.value:.4g}", "state": state}

@@ -22,6 +22,7 @@ from datetime import datetime, time, timedelta, timezone
 from typing import Iterable
 
 from alerting.book import AlertEvent
+from config.alarms import STEPS
 from config.model import ALARM_TIERS, Tier
 
 WINDOW_S = 600.0
@@ -37,8 +38,10 @@ TOP_N = 10
 DEFAULT_TZ = timezone(timedelta(hours=8))
 LEVELS = ("acceptable", "manageable", "overloaded")
 TIER_LABELS = [t.label for t in reversed(ALARM_TIERS)]  # red first
-OVERDUE_NOTE = ("overdue_steps: the closed-loop response steps (disposal, verification, closure) are not recorded "
-                "yet; the field is null until they are")
+OVERDUE_NOTE = ("overdue_steps: closed-loop handling steps (ack, verify, handle, feedback, close) of orange and red "
+                "warnings that went past their time limit in the period, each counted once, by step")
+SUPPRESSED_NOTE = ("alarms raised while shelved, out of service or suppressed by design are not annunciated and not "
+                   "counted in the rates; they are counted apart as suppressed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,8 @@ class _Episode:
     cleared_at: float | None
     max_tier: Tier
     steps: list[tuple[float, str, Tier]] = field(default_factory=list)  # (ts, kind, tier)
+    suppressed: bool = False  # raised while suppressed: never annunciated
+    overdue: list[tuple[float, str]] = field(default_factory=list)  # (ts, step)
 
 
 @dataclass(slots=True)
@@ -80,6 +85,9 @@ class _Console:
     chatter_ts: list[float]                    # when a (point, rule) was seen chattering
     chatter_keys: list[tuple[str, str]]
     standing: list[_Episode]                   # episodes that stood more than STALE_S (the only ones that can be stale)
+    overdue_ts: list[float]                    # closed-loop steps going overdue
+    overdue_steps: list[str]
+    suppressed_ts: list[float]                 # raises not annunciated (shelved, out of service, by design)
 
 
 # --- the shared yardsticks ------------------------------------------------------------------------------------
@@ -221,7 +229,7 @@ def report(events: list[AlertEvent], start: float, end: float, areas: Iterable[s
         },
         "areas": area_reports,
         "top": top,
-        "notes": {"overdue_steps": OVERDUE_NOTE},
+        "notes": {"overdue_steps": OVERDUE_NOTE, "suppressed": SUPPRESSED_NOTE},
     }
 
 
@@ -232,6 +240,10 @@ def _episodes(events: list[AlertEvent]) -> list[_Episode]:
         if ep is None:  # from the alert as this event left it: its raise may lie before the events given
             a = e.alert
             ep = eps[e.alert_id] = _Episode(e.alert_id, a.point, a.rule, a.area, a.raised_at, a.cleared_at, a.max_tier)
+        if e.kind == "raised" and e.alert.suppressed:
+            ep.suppressed = True
+        if e.kind == "overdue":
+            ep.overdue.append((e.ts, e.note or ""))
         if e.kind == "cleared":
             ep.cleared_at = e.ts
         elif e.kind in ("raised", "tier_up"):
@@ -242,8 +254,12 @@ def _episodes(events: list[AlertEvent]) -> list[_Episode]:
 
 def _console(episodes: list[_Episode], start: float, end: float) -> _Console:
     alarms, tier_ups, anns = [], [], []
+    overdue = sorted(o for ep in episodes for o in ep.overdue)
+    suppressed = sorted(ep.raised_at for ep in episodes if ep.suppressed)
     transitions: dict[tuple[str, str], list[float]] = defaultdict(list)
     for ep in episodes:
+        if ep.suppressed:
+            continue
         pending: list[tuple[float, str]] = []
         for ts, kind, tier in ep.steps:
             inside = start <= ts < end
@@ -267,7 +283,8 @@ def _console(episodes: list[_Episode], start: float, end: float) -> _Console:
     floods = [(a, min(b, end)) for a, b in flood_periods(alarm_ts)]
     standing = [ep for ep in episodes if ep.cleared_at is None or ep.cleared_at - ep.raised_at > STALE_S]
     return _Console(alarm_ts, [ep for _, ep in alarms], sorted(tier_ups), [t for t, _ in anns], [x for _, x in anns],
-                    floods, [t for t, _ in chatter], [k for _, k in chatter], standing)
+                    floods, [t for t, _ in chatter], [k for _, k in chatter], standing,
+                    [t for t, _ in overdue], [step for _, step in overdue], suppressed)
 
 
 def _rate_at(alarm_ts: list[float], t: float) -> int:
@@ -311,8 +328,14 @@ def _metrics(c: _Console, a: float, b: float) -> dict:
         "stale": len(_stale_at(c.standing, b)),
         "ack": {label: durations(to_ack[label], "never_acked") for label in TIER_LABELS},
         "clear": {label: durations(to_clear[label], "not_cleared") for label in TIER_LABELS},
-        "overdue_steps": None,  # see notes.overdue_steps
+        "overdue_steps": _overdue(c, a, b),
+        "suppressed": bisect_left(c.suppressed_ts, b) - bisect_left(c.suppressed_ts, a),
     }
+
+
+def _overdue(c: _Console, a: float, b: float) -> dict:
+    steps = c.overdue_steps[bisect_left(c.overdue_ts, a):bisect_left(c.overdue_ts, b)]
+    return {"total": len(steps), "by_step": {s: steps.count(s) for s in STEPS if s in steps}}
 
 
 def _fleeting(ep: _Episode) -> bool:

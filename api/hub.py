@@ -47,6 +47,10 @@ class Hub:
             if cur is None or r.ts_ms >= cur[0]:
                 latest[r.point] = (r.ts_ms, r.value)
 
+    def suppressions(self, open_now: list[dict[str, Any]]) -> None:
+        """What is shelved, out of service or suppressed by design, after a change."""
+        self._send({"type": "suppressions", "seq": self.seq, "suppressions": open_now})
+
     def health(self, message: dict[str, Any]) -> None:
         self._send({"type": "health", "seq": self.seq, **message})
 

@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from alerting.book import AlertBook, AlertEvent
-from alerting.quality import report
+from alerting.quality import DEFAULT_SHIFTS, Shift, report
 from api.auth import require
 from config.model import Role, User
 
@@ -61,7 +61,8 @@ class Metrics(BaseModel):
     stale: int = Field(description="alarms active at the span's end and raised more than 24 h before it")
     ack: dict[str, AckDurations] = Field(description="time to acknowledge, by the annunciated tier")
     clear: dict[str, ClearDurations] = Field(description="time to clear, by the alarm's highest tier")
-    overdue_steps: dict | None = Field(None, description="not recorded yet (null); see notes")
+    overdue_steps: dict = Field(description="closed-loop steps that went overdue: {total, by_step}")
+    suppressed: int = Field(0, description="alarms raised while suppressed (not annunciated, not in the rates)")
 
 
 class ShiftMetrics(Metrics):
@@ -179,15 +180,17 @@ def parse_tz(text: str) -> timezone:
     return timezone(sign * timedelta(hours=hours, minutes=minutes))
 
 
-def quality_router(book: Callable[[], AlertBook]) -> APIRouter:
+def quality_router(book: Callable[[], AlertBook], shifts: tuple[Shift, ...] = DEFAULT_SHIFTS,
+                   plant_tz: str = "+08:00") -> APIRouter:
+    """`shifts` and `plant_tz`: the plant's crews (notify.shifts) and UTC offset (notify.timezone)."""
     router = APIRouter(tags=["quality"])
 
     @router.get("/api/quality", response_model=QualityReport)
     def quality(start: float | None = Query(None, description="epoch seconds; default end - 24 h"),
                 end: float | None = Query(None, description="epoch seconds; default now"),
                 area: str | None = Query(None, description="one console (area id); default all"),
-                tz: str = Query("+08:00", pattern=r"^[-+ ]\d{2}:\d{2}$", description="the plant's UTC "
-                                "offset: days and shifts are local ('+' may arrive as a space)"),
+                tz: str | None = Query(None, pattern=r"^[-+ ]\d{2}:\d{2}$", description="UTC offset for days "
+                                       "and shifts; default the plant's ('+' may arrive as a space)"),
                 user: User = Depends(require(Role.ENGINEER))) -> dict:
         end = time.time() if end is None else end
         start = end - DAY_S if start is None else start
@@ -200,7 +203,7 @@ def quality_router(book: Callable[[], AlertBook]) -> APIRouter:
         areas = {p.area for p in alert_book.points.values()} | {e.alert.area for e in events}
         if area is not None and area not in areas:
             raise HTTPException(404, f"unknown area {area!r}")
-        return report(events, start, end, [area] if area else sorted(areas), tz=parse_tz(tz))
+        return report(events, start, end, [area] if area else sorted(areas), shifts, parse_tz(tz or plant_tz))
 
     @router.get("/quality", include_in_schema=False)
     def page() -> FileResponse:

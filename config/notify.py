@@ -17,6 +17,7 @@ from config.channels import ChannelConfig
 
 TIER_NAMES = ("blue", "yellow", "orange", "red")
 LEVELS = ("duty_operator", "safety_manager", "site_head", "regulator")
+LEVEL_ZH = {"duty_operator": "值班员", "safety_manager": "安全管理人员", "site_head": "主要负责人", "regulator": "监管部门"}
 
 
 class _Strict(BaseModel):

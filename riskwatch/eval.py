@@ -18,7 +18,7 @@ from alerting.book import AlertBook, AlertEvent
 from alerting.quality import CHATTER_TRANSITIONS, CHATTER_WINDOW_S, TRANSITIONS, WINDOW_S, most_in
 from config.expr import references
 from config.model import Plant, Tier
-from riskwatch.pipeline import default_detectors, detect_groups, tick_all
+from riskwatch.pipeline import LineWatch, default_detectors, detect_groups, tick_all
 from simulators.scenarios import Scenario
 
 SLICE_S = 60.0
@@ -48,7 +48,8 @@ def replay(plant: Plant, scenario: Scenario, seed: int = 1) -> Replay:
     points = [p for p in plant.points if p.id in series]
     sub = plant.model_copy(update={"points": points})
     detectors = default_detectors(sub, start)
-    book = AlertBook(":memory:", sub.point_map())
+    book = AlertBook.for_plant(sub)
+    lines = LineWatch(sub)
     edges = np.arange(0.0, scenario.duration_s + SLICE_S, SLICE_S)
     cuts = {p: np.searchsorted(t, edges) for p, (t, _) in series.items()}
     for k in range(len(edges) - 1):
@@ -58,11 +59,13 @@ def replay(plant: Plant, scenario: Scenario, seed: int = 1) -> Replay:
             if i1 > i0:
                 ts = start + t[i0:i1]
                 groups.append((point, ts, ts, v[i0:i1]))  # in simulation a reading arrives when it is taken
+        book.line_state(lines.changes(groups))
         findings = detect_groups(detectors, groups)
         now = start + edges[k + 1]
         findings += tick_all(detectors, now)
         if findings:
             book.apply(sorted(findings, key=lambda f: f.ts))
+        book.tick(now)
     events = book.events_since(0, 10**9)
     book.close()
     rule_points = {f"rule:{r.id}": references(r.condition) for r in plant.rules}

@@ -267,7 +267,7 @@ def test_every_console_asked_for_is_reported_quiet_ones_included_with_the_noisie
     top = r["areas"][0]["top"]
     assert [n["rule"] for n in top] == [f"k{i:02d}" for i in range(11, 1, -1)] and top[0]["alarms"] == 12
     assert len(r["top"]) == 10 and r["top"][0]["area"] == "dust1"
-    assert r["areas"][0]["summary"]["overdue_steps"] is None and "overdue_steps" in r["notes"]
+    assert r["areas"][0]["summary"]["overdue_steps"] == {"total": 0, "by_step": {}} and "overdue_steps" in r["notes"]
     assert r["definitions"]["rate_window"] == "sliding" and r["definitions"]["fleeting_s"] == 10.0
     json.dumps(r)  # plain JSON all the way down
 
