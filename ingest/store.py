@@ -2,6 +2,7 @@
 
 Readings live in one clustered table keyed by (point, ts): a redelivered reading is ignored by the key itself,
 and a point's history over a range is one contiguous read. Rejected inputs are kept with their reason.
+Per-minute and per-hour rollups and retention live in ingest/rollup.py; maintain() runs them on the writer.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ingest.payload import Reading, Reason, Rejected
+from ingest.rollup import Progress, Rollups, last_rolled, read_history
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS point_ids (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
@@ -42,7 +44,7 @@ class WriteResult:
 @dataclass(slots=True)
 class History:
     point: str
-    bucket_s: float  # 0 = raw readings
+    bucket_s: float  # 0 = raw readings; else each row's span (whole minutes or hours when read from rollups)
     rows: list[tuple]  # raw: (ts, value); bucketed: (ts, min, max, mean, count)
 
 
@@ -59,17 +61,20 @@ class ReadingStore(Protocol):
 class SQLiteStore:
     """Writes come from one thread (the pipeline's writer); reads may come from any thread."""
 
-    def __init__(self, path: str | Path, synchronous: str = "NORMAL"):
+    def __init__(self, path: str | Path, synchronous: str = "NORMAL", *, raw_retention_days: float | None = 180,
+                 rollup_1m_retention_days: float | None = 730, rollup_1h_retention_days: float | None = None):
         self.path = str(path)
         self._db = self._connect(synchronous)
         self._db.executescript(SCHEMA)
+        self._rollups = Rollups(self._db, raw_retention_days, rollup_1m_retention_days, rollup_1h_retention_days)
         self._ids: dict[str, int] = dict(self._db.execute("SELECT name, id FROM point_ids"))
         self._latest: dict[str, tuple[int, float]] = {}
         self._latest_lock = threading.Lock()
         for name, pid in self._ids.items():
             row = self._db.execute("SELECT ts, value FROM readings WHERE point=? ORDER BY ts DESC LIMIT 1", (pid,)).fetchone()
+            row = row or last_rolled(self._db, pid)  # a point silent past the raw retention
             if row:
-                self._latest[name] = row
+                self._latest[name] = tuple(row)
         self._local = threading.local()
 
     def _connect(self, synchronous: str = "NORMAL") -> sqlite3.Connection:
@@ -126,6 +131,7 @@ class SQLiteStore:
         before = db.total_changes
         db.executemany("INSERT OR IGNORE INTO readings(point, ts, value) VALUES (?,?,?)", rows)
         inserted = db.total_changes - before
+        self._rollups.mark_late(rows)
         conflicting: list[Reading] = []
         if inserted < len(rows):  # rare (redelivery): a true copy, or another value for the same instant?
             rejects = list(rejects)
@@ -145,6 +151,15 @@ class SQLiteStore:
             if cur.rowcount:
                 kept[r.reason.value] = kept.get(r.reason.value, 0) + 1
         return WriteResult(inserted, len(readings) - inserted - len(conflicting), kept, conflicting)
+
+    def maintain(self, now_ms: int, budget: int = 200_000) -> bool:
+        """Rollups and retention (ingest/rollup.py), from the writer thread; True while work is left."""
+        return self._rollups.maintain(now_ms, budget).more
+
+    def maintain_progress(self, now_ms: int, budget: int = 200_000) -> Progress:
+        """maintain(), telling what it did (for the benchmark and the tests)."""
+        return self._rollups.maintain(now_ms, budget)
+
     def latest(self) -> dict[str, tuple[int, float]]:
         with self._latest_lock:
             return dict(self._latest)
@@ -157,23 +172,18 @@ class SQLiteStore:
             "SELECT count(*) FROM readings WHERE point=?", (pid,)).fetchone()[0]
 
     def history(self, point: str, start_ms: int, end_ms: int, max_points: int = 2000) -> History:
+        """Raw readings if at most max_points, else buckets of (ts, min, max, mean, count): from raw over a short
+        range, from the minute or hour rollups over a long one (plus the raw tail not rolled up yet)."""
         pid = self._ids.get(point)
         if pid is None:
             return History(point, 0, [])
         db = self._reader()
-        n = db.execute("SELECT count(*) FROM readings WHERE point=? AND ts BETWEEN ? AND ?",
-                       (pid, start_ms, end_ms)).fetchone()[0]
-        if n <= max_points:
-            rows = db.execute("SELECT ts / 1000.0, value FROM readings WHERE point=? AND ts BETWEEN ? AND ? ORDER BY ts",
-                              (pid, start_ms, end_ms)).fetchall()
-            return History(point, 0, rows)
-        bucket_ms = -(-(end_ms - start_ms + 1) // max_points)
-        rows = db.execute(
-            "SELECT (ts - ?1) / ?2 AS b, min(value), max(value), avg(value), count(*) FROM readings "
-            "WHERE point=?3 AND ts BETWEEN ?1 AND ?4 GROUP BY b ORDER BY b",
-            (start_ms, bucket_ms, pid, end_ms)).fetchall()
-        return History(point, bucket_ms / 1000, [((start_ms + b * bucket_ms) / 1000, lo, hi, mean, c)
-                                                 for b, lo, hi, mean, c in rows])
+        db.execute("BEGIN")  # one snapshot: the watermark and the rows it splits must agree
+        try:
+            bucket_ms, rows = read_history(db, pid, start_ms, end_ms, max_points)
+        finally:
+            db.execute("COMMIT")
+        return History(point, bucket_ms / 1000, rows)
 
     def readings(self, point: str, start_ms: int = 0, end_ms: int = 2**62) -> list[tuple[int, float]]:
         pid = self._ids.get(point)
