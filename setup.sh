@@ -6,6 +6,7 @@ cd "$(dirname "$0")"
 
 need_apt=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
+command -v victoria-metrics >/dev/null 2>&1 || [ -x /usr/bin/victoria-metrics ] || need_apt+=(victoria-metrics)
 py=${PYTHON:-python3}
 "$py" -c "import ensurepip, venv" >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ "${RISKWATCH_SKIP_BROWSER:-0}" != 1 ]; then
