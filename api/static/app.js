@@ -2,95 +2,85 @@
 // riskwatch control-room wall display. Vanilla JS, no build step, no external assets (control rooms are offline).
 // Data flow: REST (/api/me, /api/plant, /api/points, /api/alerts/active) for the first paint, then the /ws
 // websocket keeps everything live. Anything not confirmed live is shown as stale; never as if it were live.
+// Shared helpers ($, h, t, api, toast, the login) are in common.js; the alarm lifecycle (shelved and suppressed
+// alarms, reset, out of service, the closed loop) in lifecycle.js. Load order: common.js, lifecycle.js, app.js.
 
 const TIERS = ['normal', 'blue', 'yellow', 'orange', 'red'];
 const rank = (tier) => Math.max(0, TIERS.indexOf(tier));
 const STALE_AFTER_MS = 10000;      // no websocket message for this long (server heartbeat every 2 s) = stale
 const FORCE_RECONNECT_MS = 15000;  // a silent but "open" socket is presumed dead and replaced
-const ACK_ROLES = ['operator', 'engineer', 'admin'];
+const ROLES = ['display', 'operator', 'engineer', 'admin'];
+const can = (role) => !!S.me && ROLES.indexOf(S.me.role) >= ROLES.indexOf(role); // at least this role
 const MAX_EVENTS = 50;
 
-const I18N = {
-  zh: {
-    app: '风险监测预警', login_title: '值班登录', token: '访问令牌', token_ph: '请输入访问令牌', login: '登录',
-    logout: '退出', bad_token: '令牌无效', lang_btn: 'EN', sound: '启用声音', live: '实时连接',
-    connecting: '正在连接…', silent: '无心跳 {n} 秒', reconnect: '连接断开，{n} 秒后重连', mqtt_down: 'MQTT 断开',
-    mqtt_banner: 'MQTT 断开 — 现场数据未接收', degraded: '系统降级：{p}',
-    p_broker_down: 'MQTT 断开', p_mqtt_thread_stopped: 'MQTT 接收线程停止', p_store_failing: '数据库写入失败',
-    p_alert_book_failing: '报警记录写入失败', p_ingest_behind: '数据接收积压', p_notifications_undelivered: '报警通知发送失败', p_notifications_late: '报警通知发送延迟', stale_title: '数据已过期 — 显示的不是实时数据',
-    stale_age: '距上次更新 {n} 秒', stale_never: '尚未收到实时数据',
-    red_banner: '红色报警 {n} 条未确认 — 请立即确认处置', active_alerts: '活动报警', events: '报警事件',
-    no_alerts: '无活动报警', no_events: '暂无事件', col_tier: '级别', col_area: '区域', col_point: '测点',
-    col_reason: '原因', col_value: '数值', col_time: '发生时间', col_state: '状态', col_action: '操作',
-    ack: '确认', unacked: '未确认', acked: '已确认', cleared_unacked: '已恢复未确认', acked_by: '{who} 已确认',
-    stale_tag: '过期', no_data: '无数据', on: '运行', off: '停止', all_normal: '正常',
-    ack_failed: '确认失败', forbidden: '无权限执行此操作', load_failed: '加载失败，正在重试…',
-    tier_red: '红色', tier_orange: '橙色', tier_yellow: '黄色', tier_blue: '蓝色', tier_normal: '正常',
-    kind_raised: '触发', kind_tier_up: '升级', kind_tier_down: '降级', kind_cleared: '恢复', kind_acked: '确认',
-    sec_dust: '粉尘涉爆', sec_aluminium_casting: '铝加工深井铸造', sec_steel: '钢铁', sec_confined_space: '有限空间',
-    sec_ammonia: '涉氨制冷', role_display: '显示屏', role_operator: '操作员', role_engineer: '工程师',
-    role_admin: '管理员',
-  },
-  en: {
-    app: 'Risk monitoring & early warning', login_title: 'Shift login', token: 'Access token',
-    token_ph: 'Enter access token', login: 'Log in', logout: 'Log out', bad_token: 'Invalid token',
-    lang_btn: '中文', sound: 'Enable sound', live: 'Live', connecting: 'Connecting…', silent: 'No heartbeat {n} s',
-    reconnect: 'Disconnected, retry in {n} s', mqtt_down: 'MQTT down',
-    mqtt_banner: 'MQTT broker disconnected — no field data is arriving', degraded: 'System degraded: {p}',
-    p_broker_down: 'MQTT down', p_mqtt_thread_stopped: 'MQTT receiver stopped', p_store_failing: 'database writes failing',
-    p_alert_book_failing: 'alert log writes failing', p_ingest_behind: 'ingest falling behind', p_notifications_undelivered: 'alert notifications failed', p_notifications_late: 'alert notifications delayed',
-    stale_title: 'DATA STALE — this is NOT live data', stale_age: '{n} s since last update',
-    stale_never: 'no live data received yet', red_banner: '{n} unacknowledged RED alarm(s) — acknowledge now',
-    active_alerts: 'Active alerts', events: 'Alert events', no_alerts: 'No active alerts', no_events: 'No events yet',
-    col_tier: 'Tier', col_area: 'Area', col_point: 'Point', col_reason: 'Reason', col_value: 'Value',
-    col_time: 'Raised', col_state: 'State', col_action: 'Action', ack: 'Ack', unacked: 'Unacknowledged',
-    acked: 'Acknowledged', cleared_unacked: 'Cleared, unacknowledged', acked_by: 'Acked by {who}',
-    stale_tag: 'STALE', no_data: 'no data', on: 'On', off: 'Off', all_normal: 'Normal',
-    ack_failed: 'Acknowledge failed', forbidden: 'Not allowed for your role', load_failed: 'Load failed, retrying…',
-    tier_red: 'Red', tier_orange: 'Orange', tier_yellow: 'Yellow', tier_blue: 'Blue', tier_normal: 'Normal',
-    kind_raised: 'Raised', kind_tier_up: 'Escalated', kind_tier_down: 'De-escalated', kind_cleared: 'Cleared',
-    kind_acked: 'Acknowledged', sec_dust: 'Dust explosion', sec_aluminium_casting: 'Aluminium casting',
-    sec_steel: 'Steel', sec_confined_space: 'Confined space', sec_ammonia: 'Ammonia refrigeration',
-    role_display: 'Display', role_operator: 'Operator', role_engineer: 'Engineer', role_admin: 'Admin',
-  },
-};
+strings({
+  app: '风险监测预警', login_title: '值班登录', sound: '启用声音', live: '实时连接',
+  connecting: '正在连接…', silent: '无心跳 {n} 秒', reconnect: '连接断开，{n} 秒后重连', mqtt_down: 'MQTT 断开',
+  mqtt_banner: 'MQTT 断开 — 现场数据未接收', degraded: '系统降级：{p}',
+  p_broker_down: 'MQTT 断开', p_mqtt_thread_stopped: 'MQTT 接收线程停止', p_store_failing: '数据库写入失败',
+  p_alert_book_failing: '报警记录写入失败', p_ingest_behind: '数据接收积压', p_notifications_undelivered: '报警通知发送失败',
+  p_notifications_late: '报警通知发送延迟', p_influx_spool_near_full: 'InfluxDB 转发缓存将满',
+  p_influx_failing: 'InfluxDB 写入失败', p_uplink_rejected: '省级平台拒收上报数据', p_uplink_behind: '省级平台上报积压',
+  stale_title: '数据已过期 — 显示的不是实时数据',
+  stale_age: '距上次更新 {n} 秒', stale_never: '尚未收到实时数据',
+  red_banner: '红色报警 {n} 条未确认 — 请立即确认处置', active_alerts: '活动报警', events: '报警事件',
+  no_alerts: '无活动报警', no_events: '暂无事件', col_tier: '级别', col_area: '区域', col_point: '测点',
+  col_reason: '原因', col_value: '数值', col_time: '发生时间', col_state: '状态', col_action: '操作',
+  ack: '确认', unacked: '未确认', acked: '已确认', cleared_unacked: '已恢复未确认', acked_by: '{who} 已确认',
+  stale_tag: '过期', no_data: '无数据', on: '运行', off: '停止', all_normal: '正常',
+  ack_failed: '确认失败', forbidden: '无权限执行此操作', load_failed: '加载失败，正在重试…',
+  kind_raised: '触发', kind_tier_up: '升级', kind_tier_down: '降级', kind_cleared: '恢复', kind_acked: '确认',
+  kind_latched: '联锁保持', kind_realarm: '再次报警', kind_chattering: '报警抖动', kind_shelved: '搁置',
+  kind_unshelved: '解除搁置', kind_out_of_service: '停用维护', kind_in_service: '恢复投用', kind_suppressed: '设计抑制',
+  kind_unsuppressed: '解除抑制', kind_step: '处置步骤', kind_overdue: '处置超时',
+  sec_dust: '粉尘涉爆', sec_aluminium_casting: '铝加工深井铸造', sec_steel: '钢铁', sec_confined_space: '有限空间',
+  sec_ammonia: '涉氨制冷', role_display: '显示屏', role_operator: '操作员', role_engineer: '工程师',
+  role_admin: '管理员',
+}, {
+  app: 'Risk monitoring & early warning', login_title: 'Shift login', sound: 'Enable sound', live: 'Live',
+  connecting: 'Connecting…', silent: 'No heartbeat {n} s', reconnect: 'Disconnected, retry in {n} s',
+  mqtt_down: 'MQTT down',
+  mqtt_banner: 'MQTT broker disconnected — no field data is arriving', degraded: 'System degraded: {p}',
+  p_broker_down: 'MQTT down', p_mqtt_thread_stopped: 'MQTT receiver stopped', p_store_failing: 'database writes failing',
+  p_alert_book_failing: 'alert log writes failing', p_ingest_behind: 'ingest falling behind',
+  p_notifications_undelivered: 'alert notifications failed', p_notifications_late: 'alert notifications delayed',
+  p_influx_spool_near_full: 'InfluxDB forwarding spool nearly full', p_influx_failing: 'InfluxDB writes failing',
+  p_uplink_rejected: 'provincial platform rejecting uploads', p_uplink_behind: 'provincial uplink falling behind',
+  stale_title: 'DATA STALE — this is NOT live data', stale_age: '{n} s since last update',
+  stale_never: 'no live data received yet', red_banner: '{n} unacknowledged RED alarm(s) — acknowledge now',
+  active_alerts: 'Active alerts', events: 'Alert events', no_alerts: 'No active alerts', no_events: 'No events yet',
+  col_tier: 'Tier', col_area: 'Area', col_point: 'Point', col_reason: 'Reason', col_value: 'Value',
+  col_time: 'Raised', col_state: 'State', col_action: 'Action', ack: 'Ack', unacked: 'Unacknowledged',
+  acked: 'Acknowledged', cleared_unacked: 'Cleared, unacknowledged', acked_by: 'Acked by {who}',
+  stale_tag: 'STALE', no_data: 'no data', on: 'On', off: 'Off', all_normal: 'Normal',
+  ack_failed: 'Acknowledge failed', forbidden: 'Not allowed for your role', load_failed: 'Load failed, retrying…',
+  kind_raised: 'Raised', kind_tier_up: 'Escalated', kind_tier_down: 'De-escalated', kind_cleared: 'Cleared',
+  kind_acked: 'Acknowledged', kind_latched: 'Latched', kind_realarm: 'Re-alarmed', kind_chattering: 'Chattering',
+  kind_shelved: 'Shelved', kind_unshelved: 'Unshelved', kind_out_of_service: 'Out of service',
+  kind_in_service: 'Back in service', kind_suppressed: 'Suppressed', kind_unsuppressed: 'Unsuppressed',
+  kind_step: 'Handling step', kind_overdue: 'Step overdue',
+  sec_dust: 'Dust explosion', sec_aluminium_casting: 'Aluminium casting', sec_steel: 'Steel',
+  sec_confined_space: 'Confined space', sec_ammonia: 'Ammonia refrigeration',
+  role_display: 'Display', role_operator: 'Operator', role_engineer: 'Engineer', role_admin: 'Admin',
+});
 
-// ---- state ----
-const S = {
-  lang: localStorage.getItem('riskwatch.lang') === 'en' ? 'en' : 'zh',
-  token: localStorage.getItem('riskwatch.token') || '',
+// ---- state (S itself, with the token and the language, is common.js's) ----
+Object.assign(S, {
   gen: 0,               // bumped on login/logout so callbacks of an old session are ignored
   me: null, plant: null, points: {}, subjects: {}, areas: {},
   values: {},           // pointId -> {ts, value}
-  alerts: {},           // alertId -> Alert (active, or cleared but not yet acknowledged)
+  alerts: {},           // alertId -> Alert (active or latched, or cleared but not yet acknowledged)
+  known: {},            // alertId -> {point, area}: a closed loop outlives its alert on the list
   events: [],           // newest first, at most MAX_EVENTS
   lastSeq: null,        // highest event-log seq seen; sent as `since` on reconnect
   ws: null, live: false, replaying: false, lastMsgAt: 0, backoff: 1, retryAt: 0, retryTimer: null,
   broker: true, clockOffset: 0, // server clock minus ours, seconds (from health messages)
-  tileEls: {}, dirty: { alerts: true, events: true }, prevRed: 0,
-};
+  tileEls: {}, dirty: { alerts: true, events: true, loops: true }, prevRed: 0,
+});
 
-const $ = (sel) => document.querySelector(sel);
-const t = (key, vars) => {
-  let s = I18N[S.lang][key] ?? I18N.zh[key] ?? key;
-  for (const k in vars || {}) s = s.replace('{' + k + '}', vars[k]);
-  return s;
-};
-const nm = (o) => (o ? (S.lang === 'en' && o.name_en ? o.name_en : o.name) : '');
 const serverNow = () => Date.now() / 1000 + S.clockOffset;
 const isAcked = (al) => al.acked_at != null || al.acked_by != null;
-
-// Tiny DOM builder: h('div', {class: 'x', 'data-testid': 'y'}, child, 'text', ...)
-function h(tag, attrs, ...kids) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v == null || v === false) continue;
-    if (k.startsWith('on')) el.addEventListener(k.slice(2), v); else el.setAttribute(k, v === true ? '' : v);
-  }
-  for (const kid of kids.flat()) if (kid != null) el.append(kid);
-  return el;
-}
-const chip = (tier) => h('span', { class: 'chip', 'data-tier': tier }, t('tier_' + tier));
+const isLive = (al) => !al.suppressed; // shelved, out of service or suppressed by design: shown apart, never counted
 
 function fmtNum(v) {
   if (v == null || !isFinite(v)) return '—';
@@ -108,12 +98,6 @@ function fmtTime(ts, withDate) {
   const time = `${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())}`;
   const today = new Date(serverNow() * 1000).toDateString() === d.toDateString();
   return withDate || !today ? `${d.getFullYear()}-${p2(d.getMonth() + 1)}-${p2(d.getDate())} ${time}` : time;
-}
-
-function toast(msg) {
-  const el = $('#toast');
-  el.textContent = msg; el.hidden = false;
-  clearTimeout(toast.timer); toast.timer = setTimeout(() => { el.hidden = true; }, 5000);
 }
 
 // ---- sound (Web Audio; browsers need one user gesture before audio may start) ----
@@ -141,55 +125,35 @@ function updateSoundButton() {
   $('#sound-btn').hidden = Sound.ready();
   document.body.dataset.sound = Sound.ready() ? 'on' : 'off';
 }
-const unackedRed = () => Object.values(S.alerts).filter((al) => al.tier === 'red' && !isAcked(al));
+const unackedRed = () => Object.values(S.alerts).filter((al) => isLive(al) && al.tier === 'red' && !isAcked(al));
 
 // ---- i18n of the static page ----
 function applyLang() {
-  document.documentElement.lang = S.lang === 'en' ? 'en' : 'zh-CN';
-  document.querySelectorAll('[data-i18n]').forEach((el) => { el.textContent = t(el.dataset.i18n); });
-  document.querySelectorAll('[data-i18n-ph]').forEach((el) => { el.placeholder = t(el.dataset.i18nPh); });
+  translatePage();
   document.title = (S.plant ? nm(S.plant) + ' · ' : '') + t('app');
   $('#plant-name').textContent = S.plant ? nm(S.plant) : '—';
-  S.dirty.alerts = S.dirty.events = true;
+  S.dirty.alerts = S.dirty.events = S.dirty.loops = true;
   if (S.plant) buildTiles();
   render();
 }
 function toggleLang() {
-  S.lang = S.lang === 'zh' ? 'en' : 'zh';
-  localStorage.setItem('riskwatch.lang', S.lang);
+  switchLang();
   applyLang();
 }
 
 // ---- login / session ----
-function showLogin(messageKey) {
-  $('#login').hidden = false;
-  const err = $('#login-error');
-  if (messageKey) err.dataset.i18n = messageKey; else delete err.dataset.i18n; // re-translated by applyLang
-  err.textContent = messageKey ? t(messageKey) : ''; err.hidden = !messageKey;
-  $('#login-token').value = '';
-  $('#login-token').focus();
-}
-
 function logout(invalid) {
   S.gen++;
   if (S.ws) { S.ws.onclose = null; S.ws.close(); S.ws = null; }
   clearTimeout(S.retryTimer);
-  localStorage.removeItem('riskwatch.token');
+  forgetToken();
   sessionStorage.removeItem('riskwatch.events');
-  Object.assign(S, { token: '', me: null, live: false, alerts: {}, events: [], values: {}, lastSeq: null, lastMsgAt: 0 });
-  S.dirty.alerts = S.dirty.events = true;
+  Object.assign(S, { me: null, live: false, alerts: {}, known: {}, events: [], values: {}, lastSeq: null, lastMsgAt: 0,
+    suppressions: [], loops: [] });
+  S.dirty.alerts = S.dirty.events = S.dirty.loops = true;
+  closeDialog();
   showLogin(invalid ? 'bad_token' : '');
   render();
-}
-
-class AuthError extends Error {}
-async function api(path, opts = {}) {
-  const r = await fetch(path, {
-    ...opts, headers: { Authorization: 'Bearer ' + S.token, 'Content-Type': 'application/json' },
-  });
-  if (r.status === 401) throw new AuthError('401');
-  if (!r.ok) throw Object.assign(new Error('HTTP ' + r.status), { status: r.status });
-  return r.json();
 }
 
 async function start() {
@@ -207,6 +171,7 @@ async function start() {
     S.alerts = {};
     alerts.forEach(upsertAlert);
     restoreEvents();
+    refreshSoon('loops');
   } catch (e) {
     if (gen !== S.gen) return;
     if (e instanceof AuthError) return logout(true);
@@ -225,6 +190,7 @@ function restoreEvents() {
     const saved = JSON.parse(sessionStorage.getItem('riskwatch.events') || 'null');
     if (saved && Array.isArray(saved.events)) { S.events = saved.events; S.lastSeq = saved.seq ?? null; }
   } catch (e) { /* ignore a corrupt entry */ }
+  S.events.forEach(remember);
   S.dirty.events = true;
 }
 
@@ -275,7 +241,12 @@ function onMessage(msg) {
       S.alerts = {};
       (msg.alerts || []).forEach(upsertAlert);
       Object.assign(S.values, msg.values || {});
+      setSuppressions(msg.suppressions || []);
+      refreshSoon('loops');  // steps recorded while we were away come with no event we replay for the panel
       S.dirty.alerts = true;
+      break;
+    case 'suppressions':
+      setSuppressions(msg.suppressions || []);
       break;
     case 'values':
       Object.assign(S.values, msg.values || {});
@@ -298,15 +269,23 @@ async function loadRecentEvents(seq) {
   } catch (e) { /* the live stream still works; the log fills as events arrive */ }
 }
 
+// The server's rule for the list: active or latched, or cleared and not yet acknowledged (an alarm that was
+// suppressed all its life needs nobody's acknowledgement).
 function upsertAlert(al) {
-  if (al.state === 'cleared' && isAcked(al)) delete S.alerts[al.id]; // acked + cleared leaves the list
+  remember({ alert_id: al.id, point: al.point, area: al.area });
+  if (al.state === 'cleared' && (isAcked(al) || al.shown === false)) delete S.alerts[al.id];
   else S.alerts[al.id] = al;
   S.dirty.alerts = true;
+}
+function remember(ev) {
+  if (ev && ev.alert_id != null && ev.point) S.known[ev.alert_id] = { point: ev.point, area: ev.area };
 }
 
 function applyEvent(ev, seq, live) {
   if (!ev) return;
   if (ev.alert) upsertAlert(ev.alert);
+  remember(ev);
+  lifecycleEvent(ev);
   if (S.events.some((e) => e.seq === seq)) return;  // replay may overlap what we already have
   S.events.push({ ...ev, seq: ev.seq ?? seq });
   S.events.sort((a, b) => b.seq - a.seq);
@@ -314,7 +293,8 @@ function applyEvent(ev, seq, live) {
   S.dirty.events = true;
   sessionStorage.setItem('riskwatch.events', JSON.stringify({ seq: S.lastSeq, events: S.events }));
   // Orange: one beep when it arrives (red repeats on its own timer, see the bottom of this file)
-  if (live && ev.tier === 'orange' && (ev.kind === 'raised' || ev.kind === 'tier_up') && !(ev.alert && isAcked(ev.alert))) {
+  if (live && ev.tier === 'orange' && (ev.kind === 'raised' || ev.kind === 'tier_up')
+      && !(ev.alert && (isAcked(ev.alert) || !isLive(ev.alert)))) {
     Sound.orange();
   }
 }
@@ -336,23 +316,30 @@ function buildTiles() {
   const box = $('#tiles');
   box.replaceChildren();
   S.tileEls = {};
+  const maintain = can('engineer');  // an engineer opens a point to take it out of service or return it
   for (const a of S.plant.areas) {
     const pts = S.plant.points.filter((p) => p.area === a.id);
     const tile = h('section', { class: 'tile', 'data-testid': 'area-tile-' + a.id, 'data-tier': 'normal' },
       h('header', { class: 'tile-head' }, h('h3', { class: 'area-name', title: nm(a) }, nm(a))),
       h('div', { class: 'tile-sub' }, h('div', { class: 'counts' }), h('span', { class: 'sector' }, t('sec_' + a.sector))),
-      h('ul', { class: 'points' }, pts.map((p) => h('li', { class: 'pt', 'data-point': p.id, 'data-tier': 'normal' },
-        h('span', { class: 'pt-name', title: nm(p) }, nm(p)),
-        h('span', { class: 'pt-val', 'data-testid': 'value-' + p.id, 'data-stale': 'false' })))));
+      h('ul', { class: 'points' }, pts.map((p) => h('li', {
+        class: 'pt' + (maintain ? ' pt-maintain' : ''), 'data-point': p.id, 'data-tier': 'normal',
+        'data-testid': 'point-' + p.id, 'data-oos': 'false',
+        ...(maintain ? { role: 'button', tabindex: '0', title: t('maintain_hint'), onclick: () => openPointDialog(p.id),
+          onkeydown: (e) => { if (e.key === 'Enter') openPointDialog(p.id); } } : {}),
+      },
+      h('span', { class: 'pt-name', title: nm(p) }, nm(p)),
+      h('span', { class: 'pt-val', 'data-testid': 'value-' + p.id, 'data-stale': 'false' })))));
     S.tileEls[a.id] = tile;
     box.append(tile);
   }
 }
 
+// Tiles count live alarms only; a point out of service says so, so that its silence is never read as healthy.
 function updateTiles() {
   const now = serverNow(), byPoint = {}, byArea = {};
   for (const al of Object.values(S.alerts)) {
-    if (al.state !== 'active') continue;
+    if (al.state !== 'active' || !isLive(al)) continue;
     if (rank(al.tier) > rank(byPoint[al.point])) byPoint[al.point] = al.tier;
     const c = (byArea[al.area] ??= { counts: {}, unacked: false });
     c.counts[al.tier] = (c.counts[al.tier] || 0) + 1;
@@ -363,45 +350,65 @@ function updateTiles() {
     const top = ['red', 'orange', 'yellow', 'blue'].find((tr) => info.counts[tr]) || 'normal';
     tile.dataset.tier = top;
     tile.classList.toggle('unacked', info.unacked);
-    const counts = ['red', 'orange', 'yellow', 'blue'].filter((tr) => info.counts[tr])
-      .map((tr) => h('span', { class: 'count-chip', 'data-tier': tr }, t('tier_' + tr) + ' ' + info.counts[tr]));
-    tile.querySelector('.counts').replaceChildren(...(counts.length ? counts : [h('span', { class: 'ok' }, t('all_normal'))]));
+    let oos = 0;
     for (const li of tile.querySelectorAll('.pt')) {
       const p = S.points[li.dataset.point], v = S.values[p.id], el = li.querySelector('.pt-val');
       const stale = !v || now - v.ts > (p.stale_factor || 3) * (p.interval_s || 1) + 2;
+      const off = !!outOfService(p.id);
+      oos += off;
       li.dataset.tier = byPoint[p.id] || 'normal';
+      li.dataset.oos = String(off);
       el.dataset.stale = String(stale);
       el.replaceChildren(h('span', { class: 'num' }, v ? fmtValue(p.id, v.value) : '—'),
-        ...(stale ? [h('span', { class: 'tag' }, v ? t('stale_tag') : t('no_data'))] : []));
+        ...(off ? [h('span', { class: 'tag tag-oos', 'data-testid': 'oos-' + p.id }, t('oos_tag'))]
+          : stale ? [h('span', { class: 'tag' }, v ? t('stale_tag') : t('no_data'))] : []));
       el.title = v ? fmtTime(v.ts, true) : '';
     }
+    tile.dataset.oos = String(oos > 0);
+    const counts = ['red', 'orange', 'yellow', 'blue'].filter((tr) => info.counts[tr])
+      .map((tr) => h('span', { class: 'count-chip', 'data-tier': tr }, t('tier_' + tr) + ' ' + info.counts[tr]));
+    if (oos) counts.push(h('span', { class: 'count-chip', 'data-tier': 'oos' }, t('oos_count', { n: oos })));
+    tile.querySelector('.counts').replaceChildren(...(counts.length ? counts : [h('span', { class: 'ok' }, t('all_normal'))]));
   }
 }
 
+function alertState(al) {
+  if (al.state === 'latched') return t('latched');
+  if (al.state === 'cleared') return t('cleared_unacked');
+  return isAcked(al) ? t('acked_by', { who: al.acked_by || '' }) : t('unacked');
+}
+const byTierThenNewest = (a, b) => rank(b.tier) - rank(a.tier) || b.raised_at - a.raised_at;
+const reasonOf = (x) => (S.lang === 'en' ? x.reason_en : x.reason_zh) || x.reason_zh || '';
+
+// The live list: suppressed alarms are listed apart (lifecycle.js, renderSuppressed).
 function renderAlerts() {
-  const list = Object.values(S.alerts).sort((a, b) => rank(b.tier) - rank(a.tier) || b.raised_at - a.raised_at);
-  const canAck = !!S.me && ACK_ROLES.includes(S.me.role);
+  const list = Object.values(S.alerts).filter(isLive).sort(byTierThenNewest);
+  const canAck = can('operator');
   document.body.classList.toggle('no-ack', !canAck);
   $('#alert-body').replaceChildren(...list.map((al) => {
     const acked = isAcked(al);
-    const state = al.state === 'cleared' ? t('cleared_unacked') : acked ? t('acked_by', { who: al.acked_by || '' }) : t('unacked');
     return h('tr', {
-      'data-testid': 'alert-row-' + al.id, 'data-tier': al.tier, 'data-acked': String(acked),
-      class: [acked ? 'acked' : 'unacked', al.state === 'cleared' ? 'cleared' : ''].join(' '),
+      'data-testid': 'alert-row-' + al.id, 'data-tier': al.tier, 'data-acked': String(acked), 'data-state': al.state,
+      'data-chattering': String(!!al.chattering), class: [acked ? 'acked' : 'unacked', al.state].join(' '),
     },
     h('td', {}, chip(al.tier)),
     h('td', {}, nm(S.areas[al.area]) || al.area),
     h('td', {}, subjectName(al.point)),
-    h('td', { class: 'reason' }, (S.lang === 'en' ? al.reason_en : al.reason_zh) || al.reason_zh || ''),
+    h('td', { class: 'reason' }, reasonOf(al)),
     h('td', { class: 'num' }, al.value == null ? '—' : fmtValue(al.point, al.value)),
     h('td', { class: 'num' }, fmtTime(al.raised_at)),
-    h('td', { class: 'state' }, state),
-    h('td', { class: 'col-ack' }, canAck && !acked
-      ? h('button', { class: 'btn btn-ack', 'data-testid': 'ack-' + al.id, onclick: (e) => ack(al.id, e.currentTarget) }, t('ack'))
-      : null));
+    h('td', { class: 'state', 'data-testid': 'state-' + al.id }, alertState(al),
+      al.chattering ? h('span', { class: 'badge badge-chatter', 'data-testid': 'chatter-' + al.id, title: t('chattering_hint') },
+        t('chattering')) : null),
+    h('td', { class: 'col-ack' }, h('div', { class: 'actions' },
+      canAck && !acked
+        ? h('button', { class: 'btn btn-ack', 'data-testid': 'ack-' + al.id, onclick: (e) => ack(al.id, e.currentTarget) }, t('ack'))
+        : null,
+      lifecycleButtons(al))));
   }));
   $('#no-alerts').hidden = list.length > 0;
   $('#alert-count').textContent = list.length ? String(list.length) : '';
+  renderSuppressed();
 }
 
 // what an alert is about: a point, or a gateway / composite rule the plant lists as a subject
@@ -409,14 +416,24 @@ function subjectName(id) {
   return nm(S.points[id]) || nm(S.subjects[id]) || id;
 }
 
+// what each event adds after its subject: who acknowledged, the reason (shelved, step, overdue...) or the value
+const TOLD_BY_REASON = new Set(['latched', 'chattering', 'shelved', 'unshelved', 'out_of_service', 'in_service',
+  'suppressed', 'unsuppressed', 'step', 'overdue']);
+function eventDetail(ev) {
+  if (ev.kind === 'acked') return ev.actor || '';
+  if (TOLD_BY_REASON.has(ev.kind) || (ev.kind === 'cleared' && ev.actor)) return reasonOf(ev);
+  return ev.value != null ? fmtValue(ev.point, ev.value) : '';
+}
+
 function renderEvents() {
-  $('#events').replaceChildren(...S.events.map((ev) => h('li', { class: 'ev', 'data-kind': ev.kind, 'data-tier': ev.tier },
-    h('span', { class: 'ev-time num' }, fmtTime(ev.ts)),
-    chip(ev.tier),
-    h('span', { class: 'ev-kind' }, t('kind_' + ev.kind)),
-    h('span', { class: 'ev-text' },
-      `${nm(S.areas[ev.area]) || ev.area} · ${subjectName(ev.point)}` +
-      (ev.kind === 'acked' ? ` — ${ev.actor || ''}` : ev.value != null ? ` — ${fmtValue(ev.point, ev.value)}` : '')))));
+  $('#events').replaceChildren(...S.events.map((ev) => {
+    const detail = eventDetail(ev), text = `${nm(S.areas[ev.area]) || ev.area} · ${subjectName(ev.point)}`;
+    return h('li', { class: 'ev', 'data-kind': ev.kind, 'data-tier': ev.tier },
+      h('span', { class: 'ev-time num' }, fmtTime(ev.ts)),
+      chip(ev.tier),
+      h('span', { class: 'ev-kind' }, t('kind_' + ev.kind)),
+      h('span', { class: 'ev-text', title: detail }, text + (detail ? ` — ${detail}` : '')));
+  }));
   $('#no-events').hidden = S.events.length > 0;
 }
 
@@ -441,8 +458,9 @@ function renderStatus() {
   $('#broker-pill').hidden = !brokerDown;
   $('#broker-banner').hidden = !brokerDown && others.length === 0;
   $('#broker-banner .banner-text').textContent = brokerDown ? t('mqtt_banner')
-    : t('degraded', { p: others.map((p) => t('p_' + p)).join('，') });
+    : t('degraded', { p: others.map((p) => t('p_' + p)).join(S.lang === 'en' ? ', ' : '，') });
   $('#user').textContent = S.me ? `${S.me.name} · ${t('role_' + S.me.role)}` : '';
+  $('#quality-link').hidden = !(loggedIn && can('engineer'));
   const reds = loggedIn ? unackedRed().length : 0;
   b.dataset.redAlarm = String(reds > 0);
   $('#red-banner').hidden = reds === 0;
@@ -460,7 +478,9 @@ function render() {
     frame = 0;
     if (S.dirty.alerts) { renderAlerts(); S.dirty.alerts = false; }
     if (S.dirty.events) { renderEvents(); S.dirty.events = false; }
+    if (S.dirty.loops) { renderLoops(); S.dirty.loops = false; }
     updateTiles();
+    updateCountdowns();
     renderStatus();
   }, 30);
 }
@@ -481,8 +501,7 @@ $('#login-form').addEventListener('submit', (e) => {
   e.preventDefault();
   const token = $('#login-token').value.trim();
   if (!token) return;
-  S.token = token;
-  localStorage.setItem('riskwatch.token', token);
+  saveToken(token);
   Sound.unlock(); // the login click is a user gesture
   start();
 });
@@ -495,6 +514,8 @@ $('#sound-btn').addEventListener('click', () => Sound.unlock());
 Sound.unlock(); // succeeds without a gesture only where the browser's autoplay policy allows it
 setInterval(tick, 500);
 setInterval(() => { if (unackedRed().length) Sound.red(); }, 2000);
+// Suppressions that expire by time and loops that change without an event reach us only through these.
+setInterval(() => { if (S.me) { refreshSoon('suppressions'); refreshSoon('loops'); } }, 30000);
 window.riskwatch = { state: S, sound: Sound }; // for debugging and automated tests
 
 applyLang();

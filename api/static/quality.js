@@ -1,106 +1,79 @@
 'use strict';
 // riskwatch alarm-system quality report (ISA-18.2 / EEMUA 191 yardsticks). Vanilla JS, no external assets.
-// The token and language are the wall display's (localStorage riskwatch.token / riskwatch.lang): one login serves
-// both pages. Times are shown in the plant's UTC offset (the report's `tz`), whatever the browser's zone.
+// The token and language are the wall display's (common.js, loaded first): one login serves both pages.
+// Times are shown in the plant's UTC offset (the report's `tz`), whatever the browser's zone.
 
 const TIERS = ['red', 'orange', 'yellow', 'blue'];
 const DAY = 86400;
 
-const I18N = {
-  zh: {
-    title: '报警系统性能报告', login_title: '工程师登录', token: '访问令牌', token_ph: '请输入访问令牌', login: '登录',
-    logout: '退出', bad_token: '令牌无效', lang_btn: 'EN', to_wall: '监控大屏', loading: '正在加载…',
-    load_failed: '加载失败：{e}', forbidden: '需要工程师及以上权限才能查看报警系统性能报告',
-    today: '今天', yesterday: '昨天', week: '最近7天', custom: '自定义', from: '开始', to: '结束', apply: '查询',
-    area: '区域', all_areas: '全部区域', range: '{a} 至 {b}（UTC{tz}）', bad_range: '开始时间须早于结束时间',
-    consoles_h: '各控制台概况', floods_h: '报警泛滥时段', top_h: '最频繁报警点（前10）', response_h: '确认时间与恢复时间',
-    chatter_h: '振荡报警', fleeting_h: '瞬时报警', stale_h: '长期报警（持续超过24小时）', shifts_h: '按日期和班次',
-    quiet_hidden: '另有 {n} 个班次无报警，未列出。', overdue_h: '处置步骤超时', overdue_note: '闭环处置步骤尚未记录，暂无数据。',
-    col_area: '区域', col_alarms: '报警数', col_tier_ups: '升级', col_avg: '每10分钟报警数（平均）',
-    col_peak: '每10分钟报警数（峰值）', col_floods: '报警泛滥', col_flood_pct: '泛滥时间占比', col_chatter: '振荡报警',
-    col_fleeting: '瞬时报警', col_stale: '长期报警', col_verdict: '评价', col_day: '日期', col_shift: '班次',
-    col_start: '开始', col_end: '结束', col_duration: '持续时间', col_peak_short: '峰值', col_rank: '序号',
-    col_point: '测点', col_rule: '规则', col_max_tier: '最高级别', col_first: '首次', col_times: '次数',
-    col_tier: '级别', col_raised: '发生时间', col_active: '已持续', col_acked: '已确认', col_count: '数量',
-    col_shortest: '最短', col_median: '中位数', col_p90: 'P90', col_max: '最大', col_never_acked: '未确认',
-    col_not_cleared: '未恢复', ack_time: '确认时间', clear_time: '恢复时间', col_mix: '级别分布（红/橙/黄/蓝）',
-    level_acceptable: '可接受', level_manageable: '可管理', level_overloaded: '超负荷',
-    shift_day: '白班', shift_night: '夜班', yes: '是', no: '否', none: '无', total: '合计',
-    tier_red: '红色', tier_orange: '橙色', tier_yellow: '黄色', tier_blue: '蓝色',
-    rule_high: '高限', rule_low: '低限', rule_rate: '变化率', rule_forecast: '趋势预测', rule_stale: '数据中断',
-    rule_stuck: '数值卡死', rule_glitch: '跳变', rule_range: '超量程', rule_disagree: '冗余不一致',
-    rule_anomaly: '异常', rule_composite: '组合规则',
-    s: '{n} 秒', min: '{n} 分', h: '{n} 小时', d: '{n} 天',
-    defs: '定义：每10分钟报警数按滑动10分钟窗口计算（报警 = 新触发；升级另计）；10分钟内超过 {flood} 条为报警泛滥，' +
-      '重叠的窗口合并为一个时段；同一测点同一规则 {cw} 秒内状态变化 {cn} 次及以上为振荡报警；触发后 {fl} 秒内恢复为瞬时报警；' +
-      '时段结束时仍未恢复且已持续超过 24 小时为长期报警。确认时间按每次报警或升级计，恢复时间按报警的最高级别分组。' +
-      '评价依据 EEMUA 191 / ISA-18.2：平均每10分钟 ≤{ra} 条可接受、≤{rm} 条可管理，否则超负荷；峰值 ≤{flood} 条；' +
-      '泛滥时间 <{fp}%。班次：{shifts}。',
-  },
-  en: {
-    title: 'Alarm system performance report', login_title: 'Engineer login', token: 'Access token',
-    token_ph: 'Enter access token', login: 'Log in', logout: 'Log out', bad_token: 'Invalid token', lang_btn: '中文',
-    to_wall: 'Wall display', loading: 'Loading…', load_failed: 'Load failed: {e}',
-    forbidden: 'The alarm system report needs the engineer role or above',
-    today: 'Today', yesterday: 'Yesterday', week: 'Last 7 days', custom: 'Custom', from: 'From', to: 'To',
-    apply: 'Apply', area: 'Console (area)', all_areas: 'All areas', range: '{a} to {b} (UTC{tz})',
-    bad_range: 'The start must be before the end',
-    consoles_h: 'Per console', floods_h: 'Alarm floods', top_h: 'Top 10 noisiest alarms',
-    response_h: 'Time to acknowledge and to clear', chatter_h: 'Chattering alarms', fleeting_h: 'Fleeting alarms',
-    stale_h: 'Stale alarms (active > 24 h)', shifts_h: 'By day and shift',
-    quiet_hidden: '{n} more shifts (per console) had no alarm and are not listed.', overdue_h: 'Overdue steps',
-    overdue_note: 'Closed-loop response steps are not recorded yet: no figures.',
-    col_area: 'Area', col_alarms: 'Alarms', col_tier_ups: 'Escalations', col_avg: 'Alarms / 10 min (avg)',
-    col_peak: 'Alarms / 10 min (peak)', col_floods: 'Floods', col_flood_pct: 'Time in flood', col_chatter: 'Chattering',
-    col_fleeting: 'Fleeting', col_stale: 'Stale', col_verdict: 'Verdict', col_day: 'Date', col_shift: 'Shift',
-    col_start: 'Start', col_end: 'End', col_duration: 'Duration', col_peak_short: 'Peak', col_rank: '#',
-    col_point: 'Point', col_rule: 'Rule', col_max_tier: 'Highest tier', col_first: 'First', col_times: 'Times',
-    col_tier: 'Tier', col_raised: 'Raised', col_active: 'Active for', col_acked: 'Acknowledged', col_count: 'Count',
-    col_shortest: 'Shortest', col_median: 'Median', col_p90: 'P90', col_max: 'Max', col_never_acked: 'Not acked',
-    col_not_cleared: 'Not cleared', ack_time: 'Time to acknowledge', clear_time: 'Time to clear',
-    col_mix: 'Tier mix (R/O/Y/B)',
-    level_acceptable: 'Acceptable', level_manageable: 'Manageable', level_overloaded: 'Overloaded',
-    shift_day: 'Day', shift_night: 'Night', yes: 'Yes', no: 'No', none: 'None', total: 'Total',
-    tier_red: 'Red', tier_orange: 'Orange', tier_yellow: 'Yellow', tier_blue: 'Blue',
-    rule_high: 'High', rule_low: 'Low', rule_rate: 'Rate', rule_forecast: 'Forecast', rule_stale: 'Offline',
-    rule_stuck: 'Stuck', rule_glitch: 'Glitch', rule_range: 'Out of range', rule_disagree: 'Disagreement',
-    rule_anomaly: 'Anomaly', rule_composite: 'Composite',
-    s: '{n} s', min: '{n} min', h: '{n} h', d: '{n} d',
-    defs: 'Definitions: alarms per 10 min over a sliding 10-min window (an alarm is a new raise; escalations are ' +
-      'counted apart); more than {flood} in 10 min is a flood, overlapping windows making one period; {cn}+ ' +
-      'transitions of one point\'s rule within {cw} s is chattering; cleared within {fl} s of being raised is ' +
-      'fleeting; still active at the end and raised more than 24 h before is stale. Time to acknowledge is per ' +
-      'raise or escalation; time to clear is grouped by the alarm\'s highest tier. Verdict per EEMUA 191 / ' +
-      'ISA-18.2: average ≤{ra} per 10 min acceptable, ≤{rm} manageable, else overloaded; peak ≤{flood}; time in ' +
-      'flood <{fp} %. Shifts: {shifts}.',
-  },
-};
+strings({
+  title: '报警系统性能报告', login_title: '工程师登录', to_wall: '监控大屏', loading: '正在加载…',
+  load_failed: '加载失败：{e}', forbidden: '需要工程师及以上权限才能查看报警系统性能报告',
+  today: '今天', yesterday: '昨天', week: '最近7天', custom: '自定义', from: '开始', to: '结束', apply: '查询',
+  area: '区域', all_areas: '全部区域', range: '{a} 至 {b}（UTC{tz}）', bad_range: '开始时间须早于结束时间',
+  consoles_h: '各控制台概况', floods_h: '报警泛滥时段', top_h: '最频繁报警点（前10）', response_h: '确认时间与恢复时间',
+  chatter_h: '振荡报警', fleeting_h: '瞬时报警', stale_h: '长期报警（持续超过24小时）', shifts_h: '按日期和班次',
+  quiet_hidden: '另有 {n} 个班次无报警，未列出。', overdue_h: '处置步骤超时', overdue_note: '闭环处置步骤尚未记录，暂无数据。',
+  col_area: '区域', col_alarms: '报警数', col_tier_ups: '升级', col_avg: '每10分钟报警数（平均）',
+  col_peak: '每10分钟报警数（峰值）', col_floods: '报警泛滥', col_flood_pct: '泛滥时间占比', col_chatter: '振荡报警',
+  col_fleeting: '瞬时报警', col_stale: '长期报警', col_verdict: '评价', col_day: '日期', col_shift: '班次',
+  col_start: '开始', col_end: '结束', col_duration: '持续时间', col_peak_short: '峰值', col_rank: '序号',
+  col_point: '测点', col_rule: '规则', col_max_tier: '最高级别', col_first: '首次', col_times: '次数',
+  col_tier: '级别', col_raised: '发生时间', col_active: '已持续', col_acked: '已确认', col_count: '数量',
+  col_shortest: '最短', col_median: '中位数', col_p90: 'P90', col_max: '最大', col_never_acked: '未确认',
+  col_not_cleared: '未恢复', ack_time: '确认时间', clear_time: '恢复时间', col_mix: '级别分布（红/橙/黄/蓝）',
+  level_acceptable: '可接受', level_manageable: '可管理', level_overloaded: '超负荷',
+  shift_day: '白班', shift_night: '夜班', yes: '是', no: '否', none: '无', total: '合计',
+  rule_high: '高限', rule_low: '低限', rule_rate: '变化率', rule_forecast: '趋势预测', rule_stale: '数据中断',
+  rule_stuck: '数值卡死', rule_glitch: '跳变', rule_range: '超量程', rule_disagree: '冗余不一致',
+  rule_anomaly: '异常', rule_composite: '组合规则',
+  s: '{n} 秒', min: '{n} 分', h: '{n} 小时', d: '{n} 天',
+  defs: '定义：每10分钟报警数按滑动10分钟窗口计算（报警 = 新触发；升级另计）；10分钟内超过 {flood} 条为报警泛滥，' +
+    '重叠的窗口合并为一个时段；同一测点同一规则 {cw} 秒内状态变化 {cn} 次及以上为振荡报警；触发后 {fl} 秒内恢复为瞬时报警；' +
+    '时段结束时仍未恢复且已持续超过 24 小时为长期报警。确认时间按每次报警或升级计，恢复时间按报警的最高级别分组。' +
+    '评价依据 EEMUA 191 / ISA-18.2：平均每10分钟 ≤{ra} 条可接受、≤{rm} 条可管理，否则超负荷；峰值 ≤{flood} 条；' +
+    '泛滥时间 <{fp}%。班次：{shifts}。',
+}, {
+  title: 'Alarm system performance report', login_title: 'Engineer login', to_wall: 'Wall display',
+  loading: 'Loading…', load_failed: 'Load failed: {e}',
+  forbidden: 'The alarm system report needs the engineer role or above',
+  today: 'Today', yesterday: 'Yesterday', week: 'Last 7 days', custom: 'Custom', from: 'From', to: 'To',
+  apply: 'Apply', area: 'Console (area)', all_areas: 'All areas', range: '{a} to {b} (UTC{tz})',
+  bad_range: 'The start must be before the end',
+  consoles_h: 'Per console', floods_h: 'Alarm floods', top_h: 'Top 10 noisiest alarms',
+  response_h: 'Time to acknowledge and to clear', chatter_h: 'Chattering alarms', fleeting_h: 'Fleeting alarms',
+  stale_h: 'Stale alarms (active > 24 h)', shifts_h: 'By day and shift',
+  quiet_hidden: '{n} more shifts (per console) had no alarm and are not listed.', overdue_h: 'Overdue steps',
+  overdue_note: 'Closed-loop response steps are not recorded yet: no figures.',
+  col_area: 'Area', col_alarms: 'Alarms', col_tier_ups: 'Escalations', col_avg: 'Alarms / 10 min (avg)',
+  col_peak: 'Alarms / 10 min (peak)', col_floods: 'Floods', col_flood_pct: 'Time in flood', col_chatter: 'Chattering',
+  col_fleeting: 'Fleeting', col_stale: 'Stale', col_verdict: 'Verdict', col_day: 'Date', col_shift: 'Shift',
+  col_start: 'Start', col_end: 'End', col_duration: 'Duration', col_peak_short: 'Peak', col_rank: '#',
+  col_point: 'Point', col_rule: 'Rule', col_max_tier: 'Highest tier', col_first: 'First', col_times: 'Times',
+  col_tier: 'Tier', col_raised: 'Raised', col_active: 'Active for', col_acked: 'Acknowledged', col_count: 'Count',
+  col_shortest: 'Shortest', col_median: 'Median', col_p90: 'P90', col_max: 'Max', col_never_acked: 'Not acked',
+  col_not_cleared: 'Not cleared', ack_time: 'Time to acknowledge', clear_time: 'Time to clear',
+  col_mix: 'Tier mix (R/O/Y/B)',
+  level_acceptable: 'Acceptable', level_manageable: 'Manageable', level_overloaded: 'Overloaded',
+  shift_day: 'Day', shift_night: 'Night', yes: 'Yes', no: 'No', none: 'None', total: 'Total',
+  rule_high: 'High', rule_low: 'Low', rule_rate: 'Rate', rule_forecast: 'Forecast', rule_stale: 'Offline',
+  rule_stuck: 'Stuck', rule_glitch: 'Glitch', rule_range: 'Out of range', rule_disagree: 'Disagreement',
+  rule_anomaly: 'Anomaly', rule_composite: 'Composite',
+  s: '{n} s', min: '{n} min', h: '{n} h', d: '{n} d',
+  defs: 'Definitions: alarms per 10 min over a sliding 10-min window (an alarm is a new raise; escalations are ' +
+    'counted apart); more than {flood} in 10 min is a flood, overlapping windows making one period; {cn}+ ' +
+    'transitions of one point\'s rule within {cw} s is chattering; cleared within {fl} s of being raised is ' +
+    'fleeting; still active at the end and raised more than 24 h before is stale. Time to acknowledge is per ' +
+    'raise or escalation; time to clear is grouped by the alarm\'s highest tier. Verdict per EEMUA 191 / ' +
+    'ISA-18.2: average ≤{ra} per 10 min acceptable, ≤{rm} manageable, else overloaded; peak ≤{flood}; time in ' +
+    'flood <{fp} %. Shifts: {shifts}.',
+});
 
-const S = {
-  lang: localStorage.getItem('riskwatch.lang') === 'en' ? 'en' : 'zh',
-  token: localStorage.getItem('riskwatch.token') || '',
+Object.assign(S, {
   gen: 0, me: null, plant: null, areas: {}, names: {}, report: null,
   range: 'today', custom: null, area: '', tzMin: 8 * 60, tz: '+08:00',
-};
+});
 
-const $ = (sel) => document.querySelector(sel);
-const t = (key, vars) => {
-  let s = I18N[S.lang][key] ?? I18N.zh[key] ?? key;
-  for (const k in vars || {}) s = s.split('{' + k + '}').join(vars[k]);
-  return s;
-};
-const nm = (o) => (o ? (S.lang === 'en' && o.name_en ? o.name_en : o.name) : '');
-
-function h(tag, attrs, ...kids) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v == null || v === false) continue;
-    if (k.startsWith('on')) el.addEventListener(k.slice(2), v); else el.setAttribute(k, v === true ? '' : v);
-  }
-  for (const kid of kids.flat()) if (kid != null) el.append(kid);
-  return el;
-}
-const chip = (tier) => h('span', { class: 'chip', 'data-tier': tier }, t('tier_' + tier));
 const level = (lv) => h('span', { class: 'rq-level', 'data-level': lv }, t('level_' + lv));
 const areaName = (id) => nm(S.areas[id]) || id;
 const pointName = (id) => nm(S.names[id]) || id;
@@ -153,9 +126,7 @@ function rangeBounds(name = S.range) {
 
 // ---- i18n of the static page ----
 function applyLang() {
-  document.documentElement.lang = S.lang === 'en' ? 'en' : 'zh-CN';
-  document.querySelectorAll('[data-i18n]').forEach((el) => { el.textContent = t(el.dataset.i18n); });
-  document.querySelectorAll('[data-i18n-ph]').forEach((el) => { el.placeholder = t(el.dataset.i18nPh); });
+  translatePage();
   document.title = t('title') + (S.plant ? ' · ' + nm(S.plant) : '');
   $('#plant-name').textContent = S.plant ? nm(S.plant) : '—';
   $('#user').textContent = S.me ? S.me.name : '';
@@ -163,39 +134,18 @@ function applyLang() {
   render();
 }
 function toggleLang() {
-  S.lang = S.lang === 'zh' ? 'en' : 'zh';
-  localStorage.setItem('riskwatch.lang', S.lang);
+  switchLang();
   applyLang();
 }
 
 // ---- login / session ----
-function showLogin(messageKey) {
-  $('#login').hidden = false;
-  const err = $('#login-error');
-  if (messageKey) err.dataset.i18n = messageKey; else delete err.dataset.i18n;
-  err.textContent = messageKey ? t(messageKey) : ''; err.hidden = !messageKey;
-  $('#login-token').value = '';
-  $('#login-token').focus();
-}
 function logout(invalid) {
   S.gen++;
-  localStorage.removeItem('riskwatch.token');
-  Object.assign(S, { token: '', me: null, report: null });
+  forgetToken();
+  Object.assign(S, { me: null, report: null });
   document.body.dataset.loaded = 'false';
   showLogin(invalid ? 'bad_token' : '');
   render();
-}
-
-class AuthError extends Error {}
-async function api(path) {
-  const r = await fetch(path, { headers: { Authorization: 'Bearer ' + S.token } });
-  if (r.status === 401) throw new AuthError('401');
-  if (!r.ok) {
-    let detail = '';
-    try { detail = (await r.json()).detail; } catch (e) { /* not JSON */ }
-    throw Object.assign(new Error(typeof detail === 'string' && detail ? detail : 'HTTP ' + r.status), { status: r.status });
-  }
-  return r.json();
 }
 
 function setStatus(key, vars, kind) {
@@ -400,8 +350,7 @@ $('#login-form').addEventListener('submit', (e) => {
   e.preventDefault();
   const token = $('#login-token').value.trim();
   if (!token) return;
-  S.token = token;
-  localStorage.setItem('riskwatch.token', token);  // the wall display's key: one login for both pages
+  saveToken(token);  // the wall display's key: one login for both pages
   start();
 });
 document.querySelectorAll('.lang-btn').forEach((b) => b.addEventListener('click', toggleLang));
