@@ -16,6 +16,8 @@ from fastapi.staticfiles import StaticFiles
 from alerting.book import AckError, AlertBook
 from api.auth import current_user, find_user, require
 from api.hub import Hub
+from api.lifecycle import lifecycle_router
+from alerting.quality import DEFAULT_SHIFTS, Shift
 from api.quality import quality_router
 from api.models import (AckIn, AlertOut, AreaOut, EventOut, Health, HistoryOut, Me, PlantOut, PointInfo, PointOut,
                         RejectedOut, SubjectOut)
@@ -50,7 +52,9 @@ def create_app(ctx: ApiContext) -> FastAPI:
     def point_info(p) -> dict:
         return PointInfo.model_validate(p, from_attributes=True).model_dump()
 
-    app.include_router(quality_router(lambda: ctx.book))  # the alarm-system quality report: /api/quality, /quality
+    app.include_router(lifecycle_router(ctx))  # shelve, reset, out of service, closed-loop steps
+    crews = tuple(Shift(s.id, s.start, s.end) for s in plant.notify.shifts) or DEFAULT_SHIFTS
+    app.include_router(quality_router(lambda: ctx.book, crews, plant.notify.timezone))  # the alarm-system quality report: /api/quality, /quality
 
     @app.get("/healthz", response_model=Health, tags=["health"])
     def healthz() -> Health:
@@ -156,8 +160,10 @@ async def _serve_socket(sock: WebSocket, ctx: ApiContext, user: User, since: int
         await sock.send_json({"type": "hello", "seq": sent, "user": {"name": user.name, "role": user.role.value}})
         if since is not None:
             sent = await _replay(sock, ctx, sent, last)
-        alerts, latest = await asyncio.to_thread(lambda: (ctx.book.listed(), ctx.store.latest()))
+        alerts, sups, latest = await asyncio.to_thread(
+            lambda: (ctx.book.listed(), ctx.book.open_suppressions(), ctx.store.latest()))
         await sock.send_json({"type": "snapshot", "seq": sent, "alerts": [a.to_json() for a in alerts],
+                              "suppressions": [s.to_json() for s in sups],
                               "values": {p: {"ts": t / 1000, "value": v} for p, (t, v) in latest.items()}})
         receiver = asyncio.create_task(_drain_incoming(sock))
         try:

@@ -79,7 +79,8 @@ class AlertOut(BaseModel):
     rule: str
     tier: TierName
     max_tier: TierName
-    state: Literal["active", "cleared"]
+    state: Literal["active", "latched", "cleared"] = Field(
+        description="latched: an interlock-grade alarm back to normal, waiting for an operator's reset")
     raised_at: float
     changed_at: float
     cleared_at: float | None
@@ -89,6 +90,10 @@ class AlertOut(BaseModel):
     value: float | None
     reason_zh: str
     reason_en: str
+    suppressed: Literal["shelved", "out_of_service", "by_design"] | None = None
+    suppressed_note: str | None = None
+    chattering: bool = False
+    shown: bool = Field(True, description="was live (not suppressed) at some moment")
 
 
 class EventOut(BaseModel):
@@ -97,7 +102,9 @@ class EventOut(BaseModel):
     point: str
     area: str
     rule: str
-    kind: Literal["raised", "tier_up", "tier_down", "cleared", "acked"]
+    kind: Literal["raised", "tier_up", "tier_down", "cleared", "acked", "latched", "realarm", "chattering",
+                  "shelved", "unshelved", "out_of_service", "in_service", "suppressed", "unsuppressed", "step",
+                  "overdue"]
     tier: Literal["normal", "blue", "yellow", "orange", "red"]
     ts: float
     value: float | None
@@ -110,6 +117,63 @@ class EventOut(BaseModel):
 
 class AckIn(BaseModel):
     note: str = Field("", max_length=500)
+
+
+class ShelveIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+    minutes: float = Field(gt=0, description="until the alarm returns by itself; at most alarms.shelve_max_h")
+
+
+class OutOfServiceIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+    hours: float = Field(gt=0, description="at most alarms.out_of_service_max_h")
+    rules: list[str] | None = Field(None, description="only these rules of the point; default: all")
+
+
+class StepIn(BaseModel):
+    step: Literal["ack", "verify", "handle", "feedback", "close"]
+    note: str = Field("", max_length=2000)
+    photo: str | None = Field(None, max_length=500, description="a reference to a photo (file name or URL)")
+
+
+class SuppressionOut(BaseModel):
+    id: int
+    kind: Literal["shelved", "out_of_service", "by_design"]
+    point: str
+    rules: list[str] | None
+    started_at: float
+    started_by: str | None
+    reason: str
+    until: float | None
+    max_tier: TierName | None
+    ended_at: float | None
+    ended_by: str | None
+    end_reason: str | None
+
+
+class StepOut(BaseModel):
+    step: str
+    step_zh: str
+    step_en: str
+    actor: str
+    at: float
+    note: str | None
+    photo: str | None
+
+
+class LoopOut(BaseModel):
+    alert_id: int
+    point: str | None = None
+    area: str | None = None
+    rule: str | None = None
+    tier: TierName
+    since: float = Field(description="when the warning first needed the loop: deadlines count from here")
+    steps: list[StepOut]
+    next_step: str | None
+    next_step_zh: str | None
+    deadline: float | None = Field(description="when the next step is due (epoch s)")
+    overdue: list[str] = Field(description="steps that went overdue, in order (each escalated one level)")
+    closed: bool
 
 
 class RejectedOut(BaseModel):
@@ -143,10 +207,14 @@ class ReadingsHealth(BaseModel):
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
     problems: list[Literal["broker_down", "mqtt_thread_stopped", "store_failing", "alert_book_failing",
-                           "ingest_behind", "notifications_undelivered", "notifications_late"]] = Field(
+                           "ingest_behind", "notifications_undelivered", "notifications_late",
+                           "influx_spool_near_full", "influx_failing", "uplink_rejected", "uplink_behind"]] = Field(
         description="why the status is degraded")
     broker: BrokerHealth
     readings: ReadingsHealth
     alerts: dict[str, int] = Field(description="active alerts by tier")
     notifications: dict[str, int] = Field(default_factory=dict,
                                           description="outbox rows by state: pending, sent, merged, failed, unknown")
+    suppressed: int = Field(0, description="open suppressions: shelved alarms, points out of service, by design")
+    influx: dict | None = Field(None, description="the InfluxDB forwarder and its spool, when configured")
+    uplink: dict | None = Field(None, description="the provincial uplink's queue, when configured")

@@ -59,6 +59,8 @@ def parse_plant(raw: dict[str, Any], source: str = "<config>") -> Plant:
     secrets = [(f"users[{i}].token", u, "token") for i, u in enumerate(raw.get("users") or []) if isinstance(u, dict)]
     if isinstance(raw.get("broker"), dict):
         secrets.append(("broker.password", raw["broker"], "password"))
+    if isinstance(raw.get("influx"), dict):
+        secrets.append(("influx.token", raw["influx"], "token"))
     notify = raw.get("notify")
     channels = notify.get("channels") if isinstance(notify, dict) else None
     for i, ch in enumerate(channels if isinstance(channels, list) else []):

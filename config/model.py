@@ -8,6 +8,9 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from config.alarms import AlarmConfig
+from config.influx import InfluxConfig
+from config.uplink import UplinkConfig
 from config.notify import NotifyConfig
 from config.expr import Call, ExprError, Node, Ref, Status, momentary, parse, rename, render, walk
 
@@ -319,6 +322,8 @@ class Point(_Strict):
     off_delay_s: float = Field(0.0, ge=0, description="a tier clears only after this long back inside its limit")
     stale_factor: float = Field(3.0, gt=1, description="silent for more than this many intervals = offline")
     interlock: bool = Field(False, description="interlock-grade point: losing it is a red alarm")
+    latch: bool | None = Field(None, description="its alarms stay until an operator resets them after the return to "
+                               "normal; default: on for interlock-grade points")
     active_when: str | None = Field(None, description="id of a 0/1 status point: the limits apply only while it "
                                     "reads 1 (casting active, fan running); a stop clears the alarm")
     active_after_s: float = Field(0.0, ge=0, description="with active_when: the limits apply only once the status "
@@ -400,6 +405,29 @@ class StoreConfig(_Strict):
     path: str = "riskwatch.db"
     synchronous: Literal["NORMAL", "FULL"] = Field(
         "NORMAL", description="NORMAL survives a killed process; FULL also survives power loss, slower")
+    raw_retention_days: float | None = Field(
+        180, gt=0, description="raw readings older than this are deleted once rolled up (six months, the common "
+                               "local-storage rule); null keeps them forever")
+    rollup_1m_retention_days: float | None = Field(
+        730, gt=0, description="per-minute rollups (min, max, mean, count, last) kept this long; null = forever; "
+                               "at least raw_retention_days")
+    rollup_1h_retention_days: float | None = Field(
+        None, gt=0, description="per-hour rollups kept this long; null (default) = forever; at least "
+                                "rollup_1m_retention_days")
+    maintain_interval_s: float = Field(
+        60, gt=0, description="how often the writer rolls up complete minutes and deletes expired data; alerts and "
+                              "their events are never rolled up nor deleted")
+
+    @model_validator(mode="after")
+    def _coarser_kept_longer(self) -> "StoreConfig":
+        # a coarser level is derived from the finer one, so it must outlive it (null = forever outlives all)
+        chain = [("raw_retention_days", self.raw_retention_days),
+                 ("rollup_1m_retention_days", self.rollup_1m_retention_days),
+                 ("rollup_1h_retention_days", self.rollup_1h_retention_days)]
+        for (fine, f), (coarse, c) in zip(chain, chain[1:]):
+            if c is not None and (f is None or c < f):
+                raise ValueError(f"{coarse} ({c}) must be at least {fine} ({'forever' if f is None else f})")
+        return self
 
 
 class ApiConfig(_Strict):
@@ -420,6 +448,9 @@ class Plant(_Strict):
     store: StoreConfig = StoreConfig()
     api: ApiConfig = ApiConfig()
     notify: NotifyConfig = NotifyConfig()
+    alarms: AlarmConfig = AlarmConfig()
+    influx: InfluxConfig | None = Field(None, description="also forward accepted readings to InfluxDB (config/influx.py)")
+    uplink: UplinkConfig | None = Field(None, description="provincial platform uplink (alerting/uplink/)")
     rules: list[CompositeRule] = Field([], description="composite rules over several points (config/expr.py)")
 
     @field_validator("areas")
@@ -447,6 +478,11 @@ class Plant(_Strict):
             if p.redundant is not None and (p.redundant.point not in ids or p.redundant.point == p.id):
                 raise ValueError(f"point {p.id!r}: redundant.point names {p.redundant.point!r}, which is not "
                                  f"another point")
+        if self.uplink is not None:
+            gw = {p.id: g for g, pts in self.gateways().items() for p in pts}
+            problems = self.uplink.problems({p.id: gw.get(p.id) for p in self.points})
+            if problems:
+                raise ValueError("uplink: " + "; ".join(problems))
         return self
 
     @model_validator(mode="wrap")

@@ -119,6 +119,25 @@ def tick_all(detectors: list[Detector], now: float) -> list[Finding]:
     return sorted(findings, key=lambda f: f.ts)
 
 
+class LineWatch:
+    """Status points (production on, casting active) as the alert book needs them: each change, in time order.
+    A status never heard from counts as running, as the detectors read it."""
+
+    def __init__(self, plant: Plant):
+        self.status = {p.active_when for p in plant.points if p.active_when}
+        self.running: dict[str, bool] = {}
+
+    def changes(self, groups: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]) -> list[tuple[str, bool, float]]:
+        out = []
+        for point, ts, _, values in groups:
+            if point in self.status:
+                for t, on in zip(ts.tolist(), (values >= 0.5).tolist()):
+                    if self.running.get(point) != on:
+                        self.running[point] = on
+                        out.append((point, on, t))
+        return out
+
+
 class Pipeline:
     def __init__(self, plant: Plant, store: ReadingStore, book: AlertBook, detectors: list[Detector], sink: Sink,
                  clock: Callable[[], float] = time.time):
@@ -131,6 +150,7 @@ class Pipeline:
         self.counters = Counters()
         self.decoder = Decoder(plant.point_map(), plant.ingest, plant.broker.topic_prefix, plant.site)
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="riskwatch-writer")
+        self.lines = LineWatch(plant)
         for (point, rule), tier in book.open_tiers().items():
             for d in detectors:
                 d.assume(point, rule, tier)
@@ -234,6 +254,9 @@ class Pipeline:
             arrived = np.fromiter((r.received_ms or r.ts_ms for r in rows), float, n) / 1000.0
             ts = np.fromiter((r.ts_ms for r in rows), float, n) / 1000.0
             groups.append((point, ts, arrived, np.fromiter((r.value for r in rows), float, n)))
+        changes = self.lines.changes(groups)
+        if changes:  # before the findings: a stop suppresses the process alarms its own findings then clear
+            await self._book(self.book.line_state, changes)
         await self._raise(detect_groups(self.detectors, groups))
         self.sink.values(readings)
 
@@ -241,15 +264,18 @@ class Pipeline:
         """Time passes: detectors that watch for silence get their say."""
         now = self.clock() if now is None else now
         await self._raise(tick_all(self.detectors, now))
+        await self._book(self.book.tick, now)  # shelving expires, chattering settles, loop steps go overdue
 
     async def _raise(self, findings: list[Finding]) -> None:
         """Findings are never dropped: detectors report a change once, so a failed write is retried."""
-        if not findings:
-            return
+        if findings:
+            await self._book(self.book.apply, findings)
+
+    async def _book(self, write, *args) -> None:
         delay = 0.5
         while True:
             try:
-                events = await self.in_writer(self.book.apply, findings)
+                events = await self.in_writer(write, *args)
                 break
             except Exception:
                 self.counters.book_errors += 1
@@ -265,12 +291,21 @@ class Pipeline:
         started = time.monotonic()
         while time.monotonic() - started < settle_s and not (source.connected and source.backlog == 0):
             await asyncio.sleep(0.1)
+        maintain = getattr(self.store, "maintain", None)  # rollups and retention, where the store keeps them
+        next_maintain = 0.0
         while True:
             await asyncio.sleep(period_s)
             try:
                 await self.tick()
             except Exception:
                 log.exception("tick failed; the next one will try again")
+            if maintain is not None and time.monotonic() >= next_maintain:
+                more = False
+                try:  # through the writer, in its order: SQLite keeps one writer; a budgeted step, never long
+                    more = await self.in_writer(maintain, int(self.clock() * 1000))
+                except Exception:
+                    log.exception("store maintenance failed; the next one will try again")
+                next_maintain = time.monotonic() + (0 if more else self.plant.store.maintain_interval_s)
 
     async def in_writer(self, fn, *args):
         """Runs a write on the pipeline's writer thread: everything written to the database, in one order."""
