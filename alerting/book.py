@@ -16,7 +16,6 @@ The ISA-18.2 states around that (every change is an event with who, when and why
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections import defaultdict, deque
 from dataclasses import asdict, dataclass
@@ -28,6 +27,7 @@ from alerting.suppression import KIND_ZH, Suppression, Suppressions
 from config.alarms import STEP_EN, STEP_ZH, AlarmConfig
 from config.model import Plant, Point, Tier
 from detectors.finding import Finding
+from ingest.sqlite import connect
 
 __all__ = ["AckError", "Alert", "AlertBook", "AlertEvent", "StepError", "Suppression", "Loop", "Step"]
 
@@ -137,10 +137,7 @@ class AlertBook(AlarmActions):
         for p in points.values():
             if p.active_when:
                 self.lines[p.active_when].append(p.id)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={synchronous}")
-        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db = connect(path, synchronous)
         self._db.executescript(SCHEMA)
         have = {r[1] for r in self._db.execute("PRAGMA table_info(alerts)")}
         for col, decl in ADDED_COLUMNS.items():  # books written before these states existed

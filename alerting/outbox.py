@@ -10,12 +10,12 @@ is NOT sent again: it becomes `unknown` (counted, shown in health) - unless its 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from config.model import Tier
+from ingest.sqlite import connect, transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS notifications (
@@ -53,10 +53,7 @@ class Note:
 
 class Outbox:
     def __init__(self, path: str | Path, synchronous: str = "NORMAL", idempotent_channels: set[str] = frozenset()):
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={synchronous}")
-        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db = connect(path, synchronous)
         self._db.executescript(SCHEMA)
         self._lock = threading.RLock()
         self.unknown_after_restart = self._recover(idempotent_channels)
@@ -137,14 +134,8 @@ class Outbox:
         self._set_many("UPDATE notifications SET state='merged', merged_into=? WHERE id=?", ids, (into,))
 
     def _set_many(self, sql: str, ids: list[int], before: tuple = ()) -> None:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany(sql, [(*before, i) for i in ids])
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._lock, transaction(self._db):
+            self._db.executemany(sql, [(*before, i) for i in ids])
 
     # --- reading ---------------------------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest.payload import Reading
+from ingest.sqlite import connect
 
 log = logging.getLogger("riskwatch.influx")
 
@@ -94,11 +95,7 @@ class Spool:
         self._unsaved: dict[str, list[int]] = {}  # gaps an append could not record yet: point -> [first, last, n]
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA busy_timeout=10000")
-        return db
+        return connect(self.path)
 
     # -- the writer's side -------------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ingest.payload import Reading, Reason, Rejected
+from ingest.sqlite import connect
 from ingest.rollup import Progress, Rollups, last_rolled, read_history
 
 SCHEMA = """
@@ -78,11 +79,7 @@ class SQLiteStore:
         self._local = threading.local()
 
     def _connect(self, synchronous: str = "NORMAL") -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute(f"PRAGMA synchronous={synchronous}")
-        db.execute("PRAGMA busy_timeout=10000")
-        return db
+        return connect(self.path, synchronous)
 
     def _reader(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)

@@ -18,10 +18,11 @@ kept with its reply, shown in health, `requeue_failed()` sends them again after 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+
+from ingest.sqlite import connect, transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS uplink_batches (
@@ -65,10 +66,7 @@ class Told:
 
 class UplinkQueue:
     def __init__(self, path: str | Path, synchronous: str = "NORMAL"):
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={synchronous}")
-        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db = connect(path, synchronous)
         self._db.executescript(SCHEMA)
         self._lock = threading.RLock()
 
@@ -152,14 +150,8 @@ class UplinkQueue:
                                     (sent_before,)).rowcount
 
     def _set_many(self, sql: str, ids: list[int], before: tuple = ()) -> None:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany(sql, [(*before, i) for i in ids])
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._lock, transaction(self._db):
+            self._db.executemany(sql, [(*before, i) for i in ids])
 
     # --- reading ---------------------------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
