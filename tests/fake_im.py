@@ -21,13 +21,14 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from config.channels import DingtalkRobot, Webhook, WecomApp, WecomRobot
+from loopback import LoopbackHTTP
 
 WECOM_KEY = "5c1f0e3a-7b2d-4e9a-9d41-0f6b2a8c3e7d"
 WECOM_CORP_ID = "ww6a1b2c3d4e5f6071"
@@ -98,14 +99,7 @@ class _Window:
         return True
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        pass  # a client that timed out and hung up is part of the test, not an error to print
-
-
-class FakeProvider:
+class FakeProvider(LoopbackHTTP):
     busy_answer = Answer(200, {"errcode": -1, "errmsg": "system busy"})
 
     def __init__(self):
@@ -116,14 +110,6 @@ class FakeProvider:
         self._scripted: list[tuple[str | None, Answer]] = []
         self._lock = threading.RLock()
         self._offset = 0.0
-        self._server: _Server | None = None
-
-    def __enter__(self):
-        self._listen()
-        return self
-
-    def __exit__(self, *exc):
-        self._close()
 
     @property
     def base(self) -> str:
@@ -160,28 +146,6 @@ class FakeProvider:
 
     def handle(self, r: Received) -> Answer:
         raise NotImplementedError
-
-    def _listen(self) -> None:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                fake._serve(self)
-
-            do_POST = do_PUT = do_GET
-
-            def log_message(self, *args):
-                pass  # the request line carries keys and tokens
-
-        self._server = _Server(("127.0.0.1", self.port), Handler)
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True).start()
-
-    def _close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
 
     def _serve(self, h: BaseHTTPRequestHandler) -> None:
         body = h.rfile.read(int(h.headers.get("Content-Length") or 0))

@@ -19,7 +19,9 @@ import re
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from loopback import LoopbackHTTP
 
 # --- DES (FIPS 46-3), table-driven, from the standard's tables --------------------------------------------------
 _IP = [58, 50, 42, 34, 26, 18, 10, 2, 60, 52, 44, 36, 28, 20, 12, 4, 62, 54, 46, 38, 30, 22, 14, 6,
@@ -156,7 +158,7 @@ class Taken:
 
 
 @dataclass
-class FakeProvince:
+class FakeProvince(LoopbackHTTP):
     qybm: str
     key: bytes
     iv: bytes
@@ -175,17 +177,9 @@ class FakeProvince:
 
     def __post_init__(self):
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
         self._scripted: list[tuple[int, str]] = []
         self._lose = 0
         self._event_keys: set[tuple] = set()
-
-    def __enter__(self):
-        self._listen()
-        return self
-
-    def __exit__(self, *exc):
-        self._close()
 
     @property
     def url(self) -> str:
@@ -310,32 +304,6 @@ class FakeProvince:
         datetime.strptime(ts, "%Y-%m-%d %H:%M:%S")  # a real date: ValueError otherwise
 
     # --- HTTP ------------------------------------------------------------------------------------------------
-    def _listen(self) -> None:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                fake._serve(self)
-
-            def log_message(self, *args):
-                pass
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request, client_address):
-                pass
-
-        self._server = Server(("127.0.0.1", self.port), Handler)
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True).start()
-
-    def _close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
     def _serve(self, h: BaseHTTPRequestHandler) -> None:
         body = h.rfile.read(int(h.headers.get("Content-Length") or 0))
         with self._lock:

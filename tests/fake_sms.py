@@ -18,7 +18,7 @@ import uuid
 from base64 import b64encode
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Callable
 from urllib.parse import parse_qsl, urlsplit
 
@@ -26,6 +26,7 @@ import pytest
 
 from config.channels import AliyunSms, TencentSms
 from fake_smtp import FakeSmtp
+from loopback import LoopbackHTTP
 
 __all__ = ["FakeAliyunSms", "FakeTencentSms", "FakeSmtp", "Seen", "Sms", "aliyun", "tencent", "smtp"]
 
@@ -55,8 +56,10 @@ class Sms:
     request: dict = field(repr=False, default_factory=dict)
 
 
-class _LoopbackHttp:
-    """A ThreadingHTTPServer on 127.0.0.1:0 in its own thread; `answer` is the provider."""
+class _LoopbackHttp(LoopbackHTTP):
+    """The provider on loopback; `answer` is the provider."""
+
+    protocol_version = "HTTP/1.1"
 
     def __init__(self, clock: Callable[[], float]):
         self.clock = clock
@@ -65,36 +68,15 @@ class _LoopbackHttp:
         self.accepted: list[Sms] = []
         self.errors: list[BaseException] = []  # the fake's own bugs: raised when it stops, not read as a 5xx
         self._lock = threading.Lock()
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):
-                fake._serve(self)
-
-            do_GET = do_POST
-
-            def log_message(self, *args):
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
 
     def __exit__(self, exc_type, *exc):
-        self._server.shutdown()
-        self._server.server_close()
+        super().__exit__(exc_type, *exc)
         if self.errors and exc_type is None:
             raise AssertionError(f"the fake failed: {self.errors!r}")
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/"
+        return f"http://127.0.0.1:{self.port}/"
 
     def _serve(self, h: BaseHTTPRequestHandler) -> None:
         seen = Seen(h.command, h.path, {k.lower(): v for k, v in h.headers.items()},
