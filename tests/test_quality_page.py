@@ -5,28 +5,20 @@ from __future__ import annotations
 import time
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from alerting.book import AlertBook
+from browser import open_page
 from config.model import Tier
 from conftest import TOKENS
 from detectors.finding import Finding
 from test_quality import HOPPER, INLET, POINTS, quality_app, serve
-from test_wall_display import CHROMIUM, FLAGS
 
 
 @pytest.fixture
 def page():
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        ctx = browser.new_context(viewport={"width": 1600, "height": 1000}, locale="zh-CN")
-        pg = ctx.new_page()
-        outside: list[str] = []
-        pg.on("request", lambda r: outside.append(r.url) if not r.url.startswith(("http://127.0.0.1", "data:",
-                                                                               "blob:")) else None)
+    with open_page(1600, 1000) as pg:
         yield pg
-        assert outside == [], f"the page fetched from outside riskwatch: {outside}"
-        browser.close()
 
 
 @pytest.fixture

@@ -1,32 +1,19 @@
 """The wall display in a real headless Chromium against a real riskwatch, broker and database."""
 from __future__ import annotations
 
-import shutil
 import time
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
+from browser import open_page
 from conftest import TOKENS, RiskwatchProcess
 from test_pipeline_e2e import Publisher
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
-
-
 @pytest.fixture
 def page():
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        ctx = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
-        pg = ctx.new_page()
-        outside: list[str] = []
-        pg.on("request", lambda r: outside.append(r.url) if not r.url.startswith(("http://127.0.0.1", "ws://127.0.0.1",
-                                                                               "data:", "blob:")) else None)
+    with open_page() as pg:
         yield pg
-        assert outside == [], f"the page fetched from outside riskwatch: {outside}"
-        browser.close()
 
 
 def login(page, rw: RiskwatchProcess, role: str) -> None:

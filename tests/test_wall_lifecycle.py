@@ -8,31 +8,21 @@ import re
 import time
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
+from browser import open_page
 from conftest import RiskwatchProcess, wait_until
 from test_lifecycle_api import raise_reading
 from test_pipeline_e2e import Publisher
-from test_wall_display import CHROMIUM, FLAGS, login
+from test_wall_display import login
 
 WAIT = 30_000  # ms: bounds a hang; the tests assert what the wall shows, not how fast
 
 
 @pytest.fixture
 def page():
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        ctx = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
-        pg = ctx.new_page()
-        outside: list[str] = []
-        errors: list[str] = []
-        pg.on("request", lambda r: outside.append(r.url) if not r.url.startswith(("http://127.0.0.1", "ws://127.0.0.1",
-                                                                               "data:", "blob:")) else None)
-        pg.on("pageerror", lambda e: errors.append(str(e)))
+    with open_page() as pg:
         yield pg
-        assert outside == [], f"the page fetched from outside riskwatch: {outside}"
-        assert errors == [], f"the page threw: {errors}"
-        browser.close()
 
 
 @pytest.fixture
