@@ -21,7 +21,7 @@ from collections import defaultdict, deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from alerting.actions import AckError, AlarmActions
+from alerting.actions import PROCESS_RULES, AckError, AlarmActions
 from alerting.handling import Handling, Loop, Step, StepError  # noqa: F401 (re-exported)
 from alerting.suppression import KIND_ZH, Suppression, Suppressions
 from config.alarms import STEP_EN, STEP_ZH, AlarmConfig
@@ -87,8 +87,9 @@ class Alert:
 
     @property
     def live(self) -> bool:
-        """Counts as a live alarm: on the list and not suppressed."""
-        return self.state != "cleared" and self.suppressed is None
+        """Counts as a live alarm: its condition stands and it is not suppressed (a latched alarm is back to
+        normal, waiting for a reset: listed, not live)."""
+        return self.state == "active" and self.suppressed is None
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -310,7 +311,7 @@ class AlertBook(AlarmActions):
         alert.reason_zh = f.reason_zh + ("（抖动已平息）" if held else "")
         alert.reason_en = f.reason_en + (" (chattering over)" if held else "")
         alert.chattering = False
-        if alert.point in self.latching:
+        if alert.point in self.latching and alert.rule in PROCESS_RULES:  # a sensor back from silence needs no reset
             alert.state = "latched"
             self._save(alert)
             return [self._event(alert, "latched", Tier.NORMAL, at, f.value, None, None,

@@ -322,8 +322,9 @@ class Point(_Strict):
     off_delay_s: float = Field(0.0, ge=0, description="a tier clears only after this long back inside its limit")
     stale_factor: float = Field(3.0, gt=1, description="silent for more than this many intervals = offline")
     interlock: bool = Field(False, description="interlock-grade point: losing it is a red alarm")
-    latch: bool | None = Field(None, description="its alarms stay until an operator resets them after the return to "
-                               "normal; default: on for interlock-grade points")
+    latch: bool | None = Field(None, description="its process alarms (high, low, rate, forecast, anomaly) stay until "
+                               "an operator resets them after the return to normal; default: on for interlock-grade "
+                               "points")
     active_when: str | None = Field(None, description="id of a 0/1 status point: the limits apply only while it "
                                     "reads 1 (casting active, fan running); a stop clears the alarm")
     active_after_s: float = Field(0.0, ge=0, description="with active_when: the limits apply only once the status "

@@ -168,6 +168,7 @@ def test_a_mould_level_red_latches_until_an_operator_resets_it_after_the_return_
     (latched,) = book.apply([f(LEVEL, Tier.NORMAL, 40)])
     assert latched.kind == "latched" and latched.alert.state == "latched" and "待复位" in latched.reason_zh
     assert book.get(ev.alert_id) in book.listed() and book.open_tiers() == {}
+    assert book.counts_by_tier()["red"] == 0  # back to normal: listed, not a live red
     assert book.apply([f(LEVEL, Tier.NORMAL, 50)]) == []
     (again,) = book.apply([f(LEVEL, Tier.ORANGE, 70)])  # comes back while latched: the same alarm, armed again
     assert again.kind == "realarm" and again.alert_id == ev.alert_id and again.alert.acked_at is None
@@ -176,6 +177,12 @@ def test_a_mould_level_red_latches_until_an_operator_resets_it_after_the_return_
     assert (reset.kind, reset.actor, reset.alert.state) == ("cleared", "铸造班长", "cleared")
     assert reset.alert.acked_by == "铸造班长"  # the reset acknowledges it too
     assert book.get(ev.alert_id) not in book.listed()
+
+
+def test_an_interlock_sensor_back_from_silence_clears_without_a_reset(book):
+    (ev,) = book.apply([f(LEVEL, Tier.RED, 0, rule="stale")])
+    (back,) = book.apply([f(LEVEL, Tier.NORMAL, 30, rule="stale")])
+    assert back.kind == "cleared" and back.alert_id == ev.alert_id
 
 
 def test_a_latched_alarm_survives_a_restart(path):
