@@ -9,7 +9,9 @@ Two halves around the durable outbox (alerting/outbox.py):
 - `Dispatcher` sends due rows: per-channel rate limits (a WeCom or DingTalk robot takes 20 a minute), several
   due rows for the same recipients become one digest when the channel cannot take them one by one (a storm),
   retries with backoff, a channel that says "too fast" is held, and after `max_attempts` (or a permanent error)
-  the row falls back to the route's next channel; on the last one it keeps retrying (at most every 5 min).
+  the row falls back to the route's next channel; on the last one it keeps retrying (at most every 5 min). A
+  message that reached some recipients and not others is marked sent for those, and only the others go on, in a
+  row of their own, by the same rules (an SMS sent twice to a duty phone is a defect).
 """
 from __future__ import annotations
 
@@ -257,21 +259,49 @@ class Dispatcher:
         if result.ok:
             self.outbox.mark_sent([note.id], self.clock(), result.provider_code)
             return 1
-        log.warning("notification %s on %s failed (%s %s)", note.id, channel, result.provider_code, result.detail)
+        split = result.partial(note.recipients)
         if result.throttled:
             self._held_until[channel] = now + (result.retry_after_s or 60.0)
-        # a transient failure is retried with backoff; after max_attempts the route's next channel takes over,
-        # and the last channel of a route never gives up (a health problem is shown while it is late)
-        if result.retry and (attempts < self.max_attempts or not note.route):
-            wait = result.retry_after_s or min(5.0 * 2 ** (attempts - 1), MAX_BACKOFF_S)
-            self.outbox.mark_retry([note.id], now + wait, result.detail, result.provider_code)
+        retry_at = self._retry_at(note, result, attempts, now)
+        if split is None:
+            log.warning("notification %s on %s failed (%s %s)", note.id, channel, result.provider_code, result.detail)
+            if retry_at is not None:
+                self.outbox.mark_retry([note.id], retry_at, result.detail, result.provider_code)
+            else:
+                self.outbox.mark_failed([note.id], result.detail, result.provider_code,
+                                        self._fallback(note, note.dedup, note.recipients, now))
             return 0
-        self.outbox.mark_failed([note.id], result.detail, result.provider_code)
-        if note.route:  # the route's next channel takes it
-            nxt, rest = note.route[0], note.route[1:]
-            self.outbox.decide([Note(f"{note.dedup}>{nxt}", note.alert_id, note.kind, nxt, note.recipients,
-                                     note.tier, note.title, note.text, note.params, now, rest)])
-        return 0
+        # some got it: the row is sent for them; the others alone go on, retried or handed over as a whole failure
+        # would be, in a row of their own written in the same transaction
+        sent_to, rest_to = split
+        rest = Note(f"{note.dedup}~rest{attempts}", note.alert_id, note.kind, channel, rest_to, note.tier, note.title,
+                    note.text, note.params, now if retry_at is None else retry_at, note.route,
+                    state="failed" if retry_at is None else "pending", attempts=attempts, last_error=result.detail,
+                    provider_code=result.provider_code, created_at=note.created_at)
+        log.warning("notification %s on %s reached %d of %d recipients; the others go on as %s (%s %s)", note.id,
+                    channel, len(sent_to), len(note.recipients), rest.dedup, result.provider_code, result.detail)
+        self.outbox.mark_partial(note.id, self.clock(), f"partial:{result.provider_code}",
+                                 f"partial: {len(sent_to)}/{len(note.recipients)} delivered, the others go on as "
+                                 f"{rest.dedup}: {result.detail}", rest,
+                                 None if retry_at is not None else self._fallback(note, rest.dedup, rest_to, now))
+        return 1
+
+    def _retry_at(self, note: Note, result: SendResult, attempts: int, now: float) -> float | None:
+        """When to try this channel again, or None: failed for good here. A transient failure is retried with
+        backoff; after max_attempts the route's next channel takes over, and the last channel of a route never
+        gives up (a health problem is shown while it is late)."""
+        if result.retry and (attempts < self.max_attempts or not note.route):
+            return now + (result.retry_after_s or min(5.0 * 2 ** (attempts - 1), MAX_BACKOFF_S))
+        return None
+
+    @staticmethod
+    def _fallback(note: Note, dedup: str, recipients: tuple[str, ...], now: float) -> Note | None:
+        """The row that takes `recipients` on the route's next channel, if the route has one."""
+        if not note.route:
+            return None
+        nxt, rest = note.route[0], note.route[1:]
+        return Note(f"{dedup}>{nxt}", note.alert_id, note.kind, nxt, recipients, note.tier, note.title, note.text,
+                    note.params, now, rest)
 
     def _digest(self, channel: str, batch: list[Note], now: float) -> Note:
         batch = sorted(batch, key=lambda n: (-n.tier, n.id))

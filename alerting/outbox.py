@@ -6,6 +6,13 @@ its provider is called and `sent` after: a restart finds every `pending` row sti
 `sending` is one whose provider call may or may not have gone out. SMS providers are not idempotent, so such a row
 is NOT sent again: it becomes `unknown` (counted, shown in health) - unless its channel deduplicates on our key
 (the generic webhook's Idempotency-Key), where sending again is safe and it goes back to `pending`.
+
+A message that reached some of its recipients and not others (an SMS provider answers per number) is settled in
+one transaction: its row becomes `sent`, with `provider_code` "partial:<code>" and `last_error` saying who did not
+get it (masked, as the channel wrote it), and a new row for only those others (dedup "<dedup>~rest<attempt>", same
+alert, kind, tier, texts and route) is written pending with its backoff, or failed and handed to the route's next
+channel. A crash before that commit leaves the row in `sending` (so `unknown`, never sent again); after it, the new
+row is an ordinary row: nobody is sent the message twice and nobody is dropped.
 """
 from __future__ import annotations
 
@@ -49,6 +56,8 @@ class Note:
     state: str = "pending"
     attempts: int = 0
     last_error: str | None = None
+    provider_code: str | None = None
+    created_at: float | None = None  # when the message was decided (default: not_before); a rest row keeps its own
 
 
 class Outbox:
@@ -80,15 +89,7 @@ class Outbox:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                new = 0
-                for n in notes:
-                    cur = self._db.execute(
-                        "INSERT OR IGNORE INTO notifications(dedup, alert_id, kind, channel, recipients, tier, title, "
-                        "text, params, created_at, not_before, state, route) VALUES (?,?,?,?,?,?,?,?,?,?,?, 'pending', ?)",
-                        (n.dedup, n.alert_id, n.kind, n.channel, json.dumps(list(n.recipients)), int(n.tier), n.title,
-                         n.text, json.dumps(n.params, ensure_ascii=False), n.not_before, n.not_before,
-                         json.dumps(list(n.route))))
-                    new += cur.rowcount
+                new = sum(self._insert(n) for n in notes)
                 if cursor is not None:
                     self._db.execute("INSERT INTO notify_cursor(id, seq) VALUES (1, ?) "
                                      "ON CONFLICT(id) DO UPDATE SET seq=excluded.seq", (cursor,))
@@ -97,6 +98,18 @@ class Outbox:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+
+    def _insert(self, n: Note) -> int:
+        """Writes one row as the note stands (state, attempts, error) unless its dedup key exists; inside a
+        transaction the caller holds."""
+        cur = self._db.execute(
+            "INSERT OR IGNORE INTO notifications(dedup, alert_id, kind, channel, recipients, tier, title, text, "
+            "params, created_at, not_before, state, route, attempts, last_error, provider_code) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (n.dedup, n.alert_id, n.kind, n.channel, json.dumps(list(n.recipients)), int(n.tier), n.title, n.text,
+             json.dumps(n.params, ensure_ascii=False), n.not_before if n.created_at is None else n.created_at,
+             n.not_before, n.state, json.dumps(list(n.route)), n.attempts, n.last_error, n.provider_code))
+        return cur.rowcount
 
     def decided(self, prefix: str) -> set[str]:
         """The dedup keys already decided that start with prefix (an alert's escalations, repeats)."""
@@ -110,10 +123,10 @@ class Outbox:
         with self._lock:
             rows = self._db.execute(
                 "SELECT id, dedup, alert_id, kind, channel, recipients, tier, title, text, params, not_before, route, "
-                "state, attempts, last_error FROM notifications WHERE state='pending' AND not_before <= ? "
-                "ORDER BY tier DESC, id LIMIT ?", (now, limit)).fetchall()
+                "state, attempts, last_error, provider_code, created_at FROM notifications "
+                "WHERE state='pending' AND not_before <= ? ORDER BY tier DESC, id LIMIT ?", (now, limit)).fetchall()
         return [Note(d, a, k, c, tuple(json.loads(r)), Tier(t), ti, tx, json.loads(p), nb, tuple(json.loads(rt)),
-                     i, st, at, le) for i, d, a, k, c, r, t, ti, tx, p, nb, rt, st, at, le in rows]
+                     i, st, at, le, pc, ca) for i, d, a, k, c, r, t, ti, tx, p, nb, rt, st, at, le, pc, ca in rows]
 
     def mark_sending(self, ids: list[int]) -> None:
         self._set_many("UPDATE notifications SET state='sending', attempts=attempts+1 WHERE id=?", ids)
@@ -126,9 +139,26 @@ class Outbox:
         self._set_many("UPDATE notifications SET state='pending', not_before=?, last_error=?, provider_code=? "
                        "WHERE id=?", ids, (not_before, error, code))
 
-    def mark_failed(self, ids: list[int], error: str, code: str) -> None:
-        self._set_many("UPDATE notifications SET state='failed', last_error=?, provider_code=? WHERE id=?", ids,
-                       (error, code))
+    def mark_failed(self, ids: list[int], error: str, code: str, fallback: Note | None = None) -> None:
+        """Failed for good on this channel; `fallback`, the row for the route's next channel, in the same
+        transaction (a crash cannot leave a failed row that nobody takes over)."""
+        with self._lock, transaction(self._db):
+            self._db.executemany("UPDATE notifications SET state='failed', last_error=?, provider_code=? WHERE id=?",
+                                 [(error, code, i) for i in ids])
+            if fallback is not None:
+                self._insert(fallback)
+
+    def mark_partial(self, nid: int, at: float, code: str, error: str, rest: Note,
+                     fallback: Note | None = None) -> None:
+        """Row `nid` reached some of its recipients: it is `sent` (code and error say it was partial and who did
+        not get it), and `rest`, the others' own row (pending with its backoff, or failed with `fallback` taking it
+        on the route's next channel), is written in the same transaction."""
+        with self._lock, transaction(self._db):
+            self._db.execute("UPDATE notifications SET state='sent', sent_at=?, provider_code=?, last_error=? "
+                             "WHERE id=?", (at, code, error, nid))
+            self._insert(rest)
+            if fallback is not None:
+                self._insert(fallback)
 
     def mark_merged(self, ids: list[int], into: int) -> None:
         self._set_many("UPDATE notifications SET state='merged', merged_into=? WHERE id=?", ids, (into,))

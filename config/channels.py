@@ -50,13 +50,16 @@ class DingtalkRobot(_Channel):
 
 
 class AliyunSms(_Channel):
-    """Aliyun SMS (阿里云短信) SendSms, RPC signature v1 (HMAC-SHA1), with a pre-approved template."""
+    """Aliyun SMS (阿里云短信) SendSms with a pre-approved template, signed with signature v3 (ACS3-HMAC-SHA256,
+    Aliyun's current one) or the older RPC signature v1 (HMAC-SHA1)."""
 
     kind: Literal["aliyun_sms"]
     access_key_id: str
     access_key_secret: SecretStr
     sign_name: str = Field(description="the approved signature (签名), e.g. 示范工厂")
     template_code: str = Field(description="the approved template, e.g. SMS_123456789")
+    signature: Literal["v1", "v3"] = Field("v3", description="v3: ACS3-HMAC-SHA256 (default); v1: the RPC "
+                                           "HMAC-SHA1 signature, for a proxy that only speaks that")
     base_url: str = "https://dysmsapi.aliyuncs.com/"
 
 

@@ -4,6 +4,9 @@ Each fake recomputes signatures from the secret with its own code, written from 
 channel's), checks every parameter and header the provider checks, records what it accepted as the text a phone
 or a mailbox would show, and answers as the provider answers, errors included: per-number and per-application
 throttling, and two failure modes: "down" (the gateway's HTML 503) and "busy" (the provider's own "system error").
+Every SMS a phone received is counted per number (`delivered`, national numbers): a test asks "how many did this
+phone get", which is what a duty operator sees. Tencent answers per number (one SendStatus each, the good numbers
+sent); Aliyun answers once for the whole request, so one bad or over-limit number refuses it for every number in it.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import threading
 import time
 import uuid
 from base64 import b64encode
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Callable
@@ -66,6 +69,7 @@ class _LoopbackHttp(LoopbackHTTP):
         self.mode = "up"            # "down": the gateway's 503 page; "busy": the provider's own system error
         self.requests: list[Seen] = []
         self.accepted: list[Sms] = []
+        self.delivered: Counter[str] = Counter()  # national number -> SMS that phone received
         self.errors: list[BaseException] = []  # the fake's own bugs: raised when it stops, not read as a 5xx
         self._lock = threading.Lock()
 
@@ -120,9 +124,11 @@ def mainland(number: str) -> str | None:
 
 
 class FakeAliyunSms(_LoopbackHttp):
-    """Dysmsapi SendSms 2017-05-25 with RPC signature v1."""
+    """Dysmsapi SendSms 2017-05-25 with RPC signature v1 or signature v3 (ACS3-HMAC-SHA256), both accepted."""
     COMMON = ("Format", "Version", "AccessKeyId", "SignatureMethod", "SignatureVersion", "SignatureNonce",
               "Timestamp", "Action", "Signature")
+    V3_HEADERS = ("host", "x-acs-action", "x-acs-version", "x-acs-date", "x-acs-signature-nonce",
+                  "x-acs-content-sha256")
 
     def __init__(self, clock: Callable[[], float] = time.time, per_number_per_minute: int | None = None,
                  per_number_per_day: int | None = None, app_per_minute: int | None = None, var_max: int = 35):
@@ -152,6 +158,22 @@ class FakeAliyunSms(_LoopbackHttp):
         return b64encode(hmac.new(f"{secret}&".encode(), sts.encode(), hashlib.sha1).digest()).decode()
 
     @staticmethod
+    def v3_canonical_request(method: str, path: str, query: list[tuple[str, str]], headers: dict[str, str],
+                             signed: list[str], body: bytes) -> str:
+        """Signature v3's CanonicalRequest as the docs build it: the query pairs sorted by name (then value), each
+        path segment, name and value RFC 3986-encoded, the signed headers lower-case and trimmed, the body's
+        SHA-256 as it arrived (whatever x-acs-content-sha256 claims)."""
+        uri = "/".join(rfc3986(part) for part in path.split("/"))
+        pairs = "&".join(f"{rfc3986(k)}={rfc3986(v)}" for k, v in sorted(query))
+        entries = "".join(f"{name}:{headers.get(name, '').strip()}\n" for name in signed)
+        return "\n".join([method, uri, pairs, entries, ";".join(signed), hashlib.sha256(body).hexdigest()])
+
+    @staticmethod
+    def v3_signature(canonical: str, secret: str) -> str:
+        to_sign = "ACS3-HMAC-SHA256\n" + hashlib.sha256(canonical.encode()).hexdigest()
+        return hmac.new(secret.encode(), to_sign.encode(), hashlib.sha256).hexdigest()
+
+    @staticmethod
     def error(status: int, code: str, message: str) -> tuple[int, dict]:
         return status, {"RequestId": str(uuid.uuid4()).upper(), "Message": message, "Code": code,
                         "HostId": "dysmsapi.aliyuncs.com"}
@@ -160,6 +182,8 @@ class FakeAliyunSms(_LoopbackHttp):
         url, now = urlsplit(req.path), self.clock()
         if url.path != "/":
             return self.error(404, "InvalidAction.NotFound", "Specified api is not found.")
+        if "authorization" in req.headers or any(k.startswith("x-acs-") for k in req.headers):
+            return self.answer_v3(req, now)
         pairs = parse_qsl(url.query, keep_blank_values=True)
         if req.method == "POST":
             if not req.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
@@ -193,10 +217,51 @@ class FakeAliyunSms(_LoopbackHttp):
             server_sts = self.string_to_sign(req.method, params)  # Aliyun echoes it to help debug the client
             return self.error(400, "SignatureDoesNotMatch", "Specified signature is not matched with our calculation. "
                                                             f"server string to sign is:{server_sts}")
+        return self.signed(params, params["SignatureNonce"], now)
+
+    def answer_v3(self, req: Seen, now: float) -> tuple[int, dict]:
+        """A v3 request: what is signed is in the headers, SendSms's parameters ("in": "query") in the query."""
+        h, url = req.headers, urlsplit(req.path)
+        auth = re.fullmatch(r"ACS3-HMAC-SHA256 Credential=([^,]+),SignedHeaders=([a-z0-9;-]+),Signature=([0-9a-f]{64})",
+                            h.get("authorization", ""))
+        missing = [name for name in self.V3_HEADERS if not h.get(name)]
+        if not auth or missing:
+            return self.error(400, "IncompleteSignature", "The request signature does not conform to Aliyun "
+                                                          "standards." + (f" missing {missing[0]}" if missing else ""))
+        key_id, signed_headers, signature = auth.groups()
+        signed = signed_headers.split(";")
+        must = {name for name in h if name.startswith("x-acs-") or name in ("host", "content-type")}
+        if signed != sorted(signed) or not must <= set(signed):  # every such header present must be signed
+            return self.error(400, "IncompleteSignature", "The request signature does not conform to Aliyun "
+                                                          "standards. SignedHeaders is not as required.")
+        if h["x-acs-action"] != "SendSms":
+            return self.error(404, "InvalidAction.NotFound", "Specified api is not found.")
+        if h["x-acs-version"] != "2017-05-25":
+            return self.error(400, "InvalidVersion", "Specified parameter Version is not valid.")
+        if not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", h["x-acs-date"]):
+            return self.error(400, "InvalidTimeStamp.Format", "Specified time stamp or date value is not well "
+                                                              "formatted.")
+        if abs(now - calendar.timegm(time.strptime(h["x-acs-date"], "%Y-%m-%dT%H:%M:%SZ"))) > 900:
+            return self.error(400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.")
+        secret = self.keys.get(key_id)
+        if secret is None:
+            return self.error(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
+        query = parse_qsl(url.query, keep_blank_values=True)
+        canonical = self.v3_canonical_request(req.method, url.path, query, h, signed, req.body)
+        if h["x-acs-content-sha256"] != hashlib.sha256(req.body).hexdigest() or \
+                not hmac.compare_digest(self.v3_signature(canonical, secret), signature):
+            return self.error(400, "SignatureDoesNotMatch", "Specified signature does not match our calculation.")
+        params = dict(query)
+        if len(params) != len(query):
+            return self.error(400, "InvalidParameter", "a parameter is repeated")
+        return self.signed(params, h["x-acs-signature-nonce"], now)
+
+    def signed(self, params: dict[str, str], nonce: str, now: float) -> tuple[int, dict]:
+        """A request whose signature checked out, under either version."""
         self._nonces = {n: t for n, t in self._nonces.items() if t > now - 900}
-        if params["SignatureNonce"] in self._nonces:
+        if nonce in self._nonces:
             return self.error(400, "SignatureNonceUsed", "Specified signature nonce was used already.")
-        self._nonces[params["SignatureNonce"]] = now
+        self._nonces[nonce] = now
         if self.mode == "busy":
             return self.error(200, "isp.SYSTEM_ERROR", "isp.SYSTEM_ERROR")
         if self._over(self._app, self.app_per_minute, 60, now):
@@ -239,6 +304,7 @@ class FakeAliyunSms(_LoopbackHttp):
         for n in national:
             self._minute[n].append(now)
             self._day[n].append(now)
+            self.delivered[n] += 1
         text = f"【{p['SignName']}】" + re.sub(r"\$\{(\w+)\}", lambda m: values[m.group(1)], template)
         self.accepted.append(Sms(tuple(national), text, values, p.get("OutId", ""), p))
         return 200, {"RequestId": str(uuid.uuid4()).upper(), "Message": "OK", "Code": "OK",
@@ -380,6 +446,7 @@ class FakeTencentSms(_LoopbackHttp):
             else:
                 self._same[(n, text)].append(now)
                 self._day[n].append(now)
+                self.delivered[n] += 1
                 sent.append(n)
             statuses.append({"SerialNo": f"3369:{uuid.uuid4().int % 10**20:020d}" if code == "Ok" else "",
                              "PhoneNumber": phone, "Fee": -(-len(text) // 67) if len(text) > 70 else 1,

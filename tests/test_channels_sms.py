@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import calendar
+import doctest
+import hashlib
 import json
 import logging
 import re
@@ -11,10 +13,11 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from alerting.channels import aliyun_sms
 from alerting.channels.aliyun_sms import AliyunSmsChannel
 from alerting.channels.base import Message
 from alerting.channels.email import EmailChannel
@@ -32,6 +35,7 @@ PARAMS = {"site": "示范工厂", "tier": "红色", "area": "1号深井铸造", 
 TITLE = "【红色预警】1号深井铸造：结晶器冷却水出水温度 48.6℃"
 TEXT = "1号深井铸造 结晶器冷却水出水温度 48.6℃，超过 45℃ 已 3 分钟。请立即停止浇铸并在系统中确认。\nRed alarm: mould cooling water."
 DUTY, SAFETY, HEAD = "13800001234", "13900005678", "13700009012"
+MISTYPED = "1380000123"  # a digit short
 SMTP_USER = "alarm@plant.example.cn"
 
 
@@ -51,8 +55,50 @@ def permanent(r, code: str) -> bool:
 
 # --- Aliyun ---------------------------------------------------------------------------------------------------
 
-def test_aliyun_red_alarm_reaches_two_duty_phones_through_a_verified_signature(aliyun):
+def test_aliyun_red_alarm_goes_out_signed_v3_by_default_and_the_provider_verifies_it(aliyun):
     r = AliyunSmsChannel(aliyun.config()).send(alarm(to=(DUTY, "+86 139-0000-5678")))
+    assert r.ok and r.provider_code == "OK" and "BizId" in r.detail and r.delivered_to == (DUTY, "+86 139-0000-5678")
+    sms, = aliyun.accepted
+    assert sms.numbers == (DUTY, SAFETY) and sms.params == PARAMS and sms.trace == "rw-101"
+    assert sms.text.startswith("【示范工厂】红色预警（新报警）：示范工厂1号深井铸造结晶器 冷却水*出水~温度，")
+    req, = aliyun.requests
+    h, url = req.headers, urlsplit(req.path)
+    assert (req.method, url.path, req.body) == ("POST", "/", b"") and "content-type" not in h
+    assert {k: h[k] for k in ("host", "x-acs-action", "x-acs-version", "x-acs-content-sha256")} == {
+        "host": aliyun.url.split("/")[2], "x-acs-action": "SendSms", "x-acs-version": "2017-05-25",
+        "x-acs-content-sha256": hashlib.sha256(b"").hexdigest()}
+    assert abs(calendar.timegm(time.strptime(h["x-acs-date"], "%Y-%m-%dT%H:%M:%SZ")) - time.time()) < 5
+    assert b"+" not in url.query.encode() and "%20" in url.query and "%2A" in url.query and "~" in url.query
+    query = parse_qsl(url.query)
+    assert [k for k, _ in query] == sorted(k for k, _ in query)  # the canonical query, as sent
+    assert dict(query) == {"PhoneNumbers": f"{DUTY},+86{SAFETY}", "SignName": "示范工厂", "TemplateCode": "SMS_276450001",
+                           "OutId": "rw-101",
+                           "TemplateParam": json.dumps(PARAMS, ensure_ascii=False, separators=(",", ":"))}
+    signed = "host;x-acs-action;x-acs-content-sha256;x-acs-date;x-acs-signature-nonce;x-acs-version"
+    auth = re.fullmatch(rf"ACS3-HMAC-SHA256 Credential={aliyun.key_id},SignedHeaders={signed},"
+                        r"Signature=([0-9a-f]{64})", h["authorization"])
+    canonical = aliyun.v3_canonical_request("POST", "/", query, h, signed.split(";"), b"")
+    assert auth and auth.group(1) == aliyun.v3_signature(canonical, aliyun.secret)
+
+
+def test_aliyun_v3_signature_follows_the_worked_example_in_aliyuns_docs():
+    """"Fixed parameter values" of Aliyun's "V3 request body & signature mechanism", on the fake's own code; the
+    channel's `authorization` carries the same example as a doctest, run here too."""
+    headers = {"host": "ecs.cn-shanghai.aliyuncs.com", "x-acs-action": "RunInstances", "x-acs-version": "2014-05-26",
+               "x-acs-date": "2023-10-26T10:22:32Z", "x-acs-signature-nonce": "3156853299f313e23d1673dc12e1703d",
+               "x-acs-content-sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}
+    query = [("RegionId", "cn-shanghai"), ("ImageId", "win2019_1809_x64_dtc_zh-cn_40G_alibase_20230811.vhd")]
+    canonical = FakeAliyunSms.v3_canonical_request("POST", "/", query, headers, sorted(headers), b"")
+    assert hashlib.sha256(canonical.encode()).hexdigest() == (
+        "7ea06492da5221eba5297e897ce16e55f964061054b7695beedaac1145b1e259")
+    assert FakeAliyunSms.v3_signature(canonical, "YourAccessKeySecret") == (
+        "06563a9e1b43f5dfe96b81484da74bceab24a1d853912eee15083a6f0f3283c0")
+    examples = doctest.testmod(aliyun_sms)
+    assert examples.failed == 0 and examples.attempted >= 6
+
+
+def test_aliyun_red_alarm_reaches_two_duty_phones_through_a_verified_v1_signature(aliyun):
+    r = AliyunSmsChannel(aliyun.config(signature="v1")).send(alarm(to=(DUTY, "+86 139-0000-5678")))
     assert r.ok and r.provider_code == "OK" and "BizId" in r.detail
     sms, = aliyun.accepted
     assert sms.numbers == (DUTY, SAFETY) and sms.params == PARAMS and sms.trace == "rw-101"
@@ -87,17 +133,40 @@ def test_aliyun_variable_longer_than_35_characters_is_cut_on_a_character(aliyun)
     assert len(sent) == 35 and sent == long_reason[:34] + "…"
 
 
-def test_aliyun_each_request_has_its_own_nonce_and_a_replayed_request_is_refused(aliyun):
-    channel = AliyunSmsChannel(aliyun.config())
+def replay(aliyun: FakeAliyunSms, seen, **headers: str) -> tuple[int, dict]:
+    """A request as it arrived, sent again (with headers changed or added); the provider's answer."""
+    kept = {k: v for k, v in seen.headers.items() if k in ("content-type", "authorization") or k.startswith("x-acs-")}
+    again = urllib.request.Request(aliyun.url.rstrip("/") + seen.path, seen.body or None, method="POST",
+                                   headers=kept | headers)
+    try:
+        with urllib.request.urlopen(again, timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+@pytest.mark.parametrize("version", ["v1", "v3"])
+def test_aliyun_each_request_has_its_own_nonce_and_a_replayed_request_is_refused(aliyun, version):
+    channel = AliyunSmsChannel(aliyun.config(signature=version))
     assert channel.send(alarm("rw-1")).ok and channel.send(alarm("rw-2")).ok
-    first, second = (dict(parse_qsl(r.body.decode())) for r in aliyun.requests)
-    assert first["SignatureNonce"] != second["SignatureNonce"]
-    replay = urllib.request.Request(aliyun.url, aliyun.requests[0].body, method="POST",
-                                    headers={"Content-Type": "application/x-www-form-urlencoded"})
-    with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(replay, timeout=5)
-    assert json.loads(refused.value.read())["Code"] == "SignatureNonceUsed"
+    first, second = ({**dict(parse_qsl(r.body.decode())), **r.headers} for r in aliyun.requests)
+    nonce = "SignatureNonce" if version == "v1" else "x-acs-signature-nonce"
+    assert first[nonce] != second[nonce]
+    status, answer = replay(aliyun, aliyun.requests[0])
+    assert (status, answer["Code"]) == (400, "SignatureNonceUsed")
     assert len(aliyun.accepted) == 2
+
+
+def test_aliyun_v3_request_changed_on_the_way_or_with_an_unsigned_header_is_refused(aliyun):
+    assert AliyunSmsChannel(aliyun.config()).send(alarm("rw-1")).ok
+    seen = aliyun.requests[0]
+    other = seen.path.replace(f"PhoneNumbers={DUTY}", f"PhoneNumbers={HEAD}")
+    assert other != seen.path
+    tampered = type(seen)(seen.method, other, seen.headers, seen.body)
+    assert replay(aliyun, tampered)[1]["Code"] == "SignatureDoesNotMatch"
+    assert replay(aliyun, seen, **{"x-acs-security-token": "unsigned"})[1]["Code"] == "IncompleteSignature"
+    assert replay(aliyun, seen, **{"x-acs-content-sha256": "0" * 64})[1]["Code"] == "SignatureDoesNotMatch"
+    assert len(aliyun.accepted) == 1 and aliyun.delivered == {DUTY: 1}
 
 
 def test_aliyun_number_over_its_minute_limit_waits_a_minute_without_holding_the_channel():
@@ -127,6 +196,7 @@ def test_aliyun_api_flow_control_holds_the_channel_and_retries():
 
 @pytest.mark.parametrize("change, code", [
     ({"access_key_secret": "not-the-secret-0001"}, "SignatureDoesNotMatch"),
+    ({"access_key_secret": "not-the-secret-0001", "signature": "v1"}, "SignatureDoesNotMatch"),
     ({"access_key_id": "LTAI5tUnknownKey999"}, "InvalidAccessKeyId.NotFound"),
     ({"template_code": "SMS_000000001"}, "isv.SMS_TEMPLATE_ILLEGAL"),
     ({"sign_name": "未报备签名"}, "isv.SMS_SIGNATURE_ILLEGAL"),
@@ -141,9 +211,38 @@ def test_aliyun_illegal_number_is_permanent(aliyun):
     assert permanent(AliyunSmsChannel(aliyun.config()).send(alarm(to=("1380000",))), "isv.MOBILE_NUMBER_ILLEGAL")
 
 
-def test_aliyun_refuses_a_request_signed_by_a_clock_20_minutes_behind():
+def test_aliyun_one_mistyped_number_among_three_does_not_keep_the_alarm_from_the_other_two(aliyun):
+    r = AliyunSmsChannel(aliyun.config()).send(alarm(to=(DUTY, MISTYPED, "137 0000 9012")))
+    assert permanent(r, "isv.MOBILE_NUMBER_ILLEGAL") and r.delivered_to == (DUTY, "137 0000 9012")
+    assert aliyun.delivered == {DUTY: 1, HEAD: 1}
+    assert [dict(parse_qsl(urlsplit(q.path).query))["PhoneNumbers"] for q in aliyun.requests] == [
+        f"{DUTY},{MISTYPED},{HEAD}", DUTY, MISTYPED, HEAD]  # refused for all three, then one by one
+    assert "2/3 sent" in r.detail and "138****0123" in r.detail and MISTYPED not in r.detail
+
+
+def test_aliyun_phone_over_its_minute_limit_waits_while_the_other_phone_gets_the_alarm_now():
+    with FakeAliyunSms(per_number_per_minute=1) as aliyun:
+        channel = AliyunSmsChannel(aliyun.config())
+        assert channel.send(alarm("rw-1")).ok
+        r = channel.send(alarm("rw-2", to=(DUTY, SAFETY)))
+        assert (r.ok, r.retry, r.throttled, r.retry_after_s) == (False, True, False, 60.0)
+        assert r.provider_code == "isv.BUSINESS_LIMIT_CONTROL" and r.delivered_to == (SAFETY,)
+        assert aliyun.delivered == {DUTY: 1, SAFETY: 1}
+
+
+def test_aliyun_flow_control_while_sending_number_by_number_leaves_the_rest_unsent_to_retry():
+    with FakeAliyunSms(app_per_minute=2) as aliyun:
+        r = AliyunSmsChannel(aliyun.config()).send(alarm(to=(DUTY, MISTYPED, HEAD)))
+        assert (r.ok, r.retry, r.throttled, r.provider_code) == (False, True, True, "Throttling.User")
+        assert r.delivered_to == (DUTY,) and aliyun.delivered == {DUTY: 1}
+        assert len(aliyun.requests) == 3  # the batch, 王班长's, then the API said "too fast": 赵主任's waits
+
+
+@pytest.mark.parametrize("version", ["v1", "v3"])
+def test_aliyun_refuses_a_request_signed_by_a_clock_20_minutes_behind(version):
     with FakeAliyunSms(clock=lambda: time.time() + 1200) as aliyun:
-        assert permanent(AliyunSmsChannel(aliyun.config()).send(alarm()), "InvalidTimeStamp.Expired")
+        r = AliyunSmsChannel(aliyun.config(signature=version)).send(alarm())
+        assert permanent(r, "InvalidTimeStamp.Expired")
 
 
 def test_aliyun_outage_is_retried(aliyun):
@@ -203,9 +302,9 @@ def test_tencent_template_params_follow_the_configured_order(tencent):
 def test_tencent_one_blacklisted_phone_fails_for_good_and_is_named_masked(tencent):
     tencent.blacklist.add(SAFETY)
     r = TencentSmsChannel(tencent.config()).send(alarm(to=(DUTY, SAFETY, HEAD)))
-    assert permanent(r, "FailedOperation.PhoneNumberInBlacklist")
+    assert permanent(r, "FailedOperation.PhoneNumberInBlacklist") and r.delivered_to == (DUTY, HEAD)
     assert "2/3 sent" in r.detail and "139****5678" in r.detail and SAFETY not in r.detail
-    assert tencent.accepted[0].numbers == (DUTY, HEAD)
+    assert tencent.accepted[0].numbers == (DUTY, HEAD) and tencent.delivered == {DUTY: 1, HEAD: 1}
 
 
 def test_tencent_only_a_throttled_phone_failing_means_retry_after_30_s():
@@ -215,6 +314,16 @@ def test_tencent_only_a_throttled_phone_failing_means_retry_after_30_s():
         r = channel.send(alarm("rw-2", to=(DUTY, SAFETY)))
         assert (r.ok, r.retry, r.throttled, r.retry_after_s) == (False, True, False, 30.0)
         assert r.provider_code == "LimitExceeded.PhoneNumberThirtySecondLimit" and "138****1234" in r.detail
+        assert r.delivered_to == (SAFETY,) and tencent.delivered == {DUTY: 1, SAFETY: 1}
+
+
+def test_tencent_says_who_got_it_in_the_rosters_own_spelling_of_each_number(tencent):
+    tencent.blacklist.add(SAFETY)
+    to = ("138 0000 1234", f"0086{SAFETY}", "+8613800001234", "86-137-0000-9012")
+    r = TencentSmsChannel(tencent.config()).send(alarm(to=to))
+    assert r.delivered_to == ("138 0000 1234", "+8613800001234", "86-137-0000-9012")
+    assert r.partial(to) == (r.delivered_to, (f"0086{SAFETY}",))
+    assert tencent.delivered == {DUTY: 1, HEAD: 1}
 
 
 def test_tencent_phone_over_its_daily_limit_goes_to_the_next_channel():
@@ -317,6 +426,7 @@ def test_email_with_one_unknown_mailbox_still_reaches_the_others_and_says_who_wa
         r = EmailChannel(mail_config(smtp)).send(alarm(to=("zhang.wei@plant.example.cn", "nobody@plant.example.cn")))
         assert permanent(r, "550") and "1/2 accepted" in r.detail and "nobody@" not in r.detail
         assert smtp.received[0].rcpt_to == ("zhang.wei@plant.example.cn",)
+        assert r.delivered_to == ("zhang.wei@plant.example.cn",)  # a retry or fallback is for nobody@ alone
 
 
 @pytest.mark.parametrize("stage", ["mail", "rcpt", "data", "message"])
@@ -356,11 +466,12 @@ def test_no_secret_in_results_reprs_or_logs(aliyun, tencent, smtp, caplog):
     caplog.set_level(logging.DEBUG)
     password = smtp.users[SMTP_USER]
     channels = [AliyunSmsChannel(aliyun.config()), AliyunSmsChannel(aliyun.config(access_key_secret="wrong-ali-key")),
+                AliyunSmsChannel(aliyun.config(access_key_secret="wrong-ali-key1", signature="v1")),
                 TencentSmsChannel(tencent.config()), TencentSmsChannel(tencent.config(secret_key="wrong-tc-key")),
                 EmailChannel(mail_config(smtp)), EmailChannel(mail_config(smtp, password="wrong-mail-pass"))]
     results = [c.send(alarm(f"rw-{i}", to=("zhang.wei@plant.example.cn",) if c.kind == "email" else (DUTY,)))
                for i, c in enumerate(channels)]
-    assert [r.ok for r in results] == [True, False, True, False, True, False]
+    assert [r.ok for r in results] == [True, False, False, True, False, True, False]
     secrets = [aliyun.secret, tencent.secret_key, password, "wrong-ali-key", "wrong-tc-key", "wrong-mail-pass",
                base64.b64encode(password.encode()).decode(),
                base64.b64encode(f"\0{SMTP_USER}\0{password}".encode()).decode()]

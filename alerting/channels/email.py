@@ -91,7 +91,7 @@ class EmailChannel:
         except (smtplib.SMTPException, OSError) as e:  # refused, reset, timed out, hung up
             result = SendResult(False, retry=True, detail=scrub(f"no answer: {type(e).__name__}: {e}", *secrets))
         else:
-            result = _refused(refused, len(to), secrets) if refused else \
+            result = _refused(refused, len(to), secrets, msg.to) if refused else \
                 SendResult.delivered("250", f"{len(to)} recipients, {message_id(msg.key, self._cfg.sender)}")
         log.debug("%s %s: %s %s", self.kind, self.name, result.provider_code or "-", result.detail)
         return result
@@ -126,10 +126,13 @@ def _reply(code: int, text: bytes | str, secrets: tuple[str, ...]) -> SendResult
     return SendResult(False, retry=not 500 <= code < 600, provider_code=str(code), detail=detail)
 
 
-def _refused(refused: dict[str, tuple[int, bytes]], total: int, secrets: tuple[str, ...]) -> SendResult:
-    """Some or all recipients refused at RCPT: retry only if every refusal was temporary."""
+def _refused(refused: dict[str, tuple[int, bytes]], total: int, secrets: tuple[str, ...],
+             to: tuple[str, ...] = ()) -> SendResult:
+    """Some or all recipients refused at RCPT: retry only if every refusal was temporary. The others (of `to`, as
+    the message named them) have it: they are `delivered_to`, so that a retry does not mail them again."""
     outcomes = [_reply(code, text, secrets) for code, text in refused.values()]
     named = "; ".join(f"{masked(a)} {o.detail.replace(a, masked(a))}" for a, o in zip(refused, outcomes))
     return SendResult(False, retry=all(o.retry for o in outcomes), throttled=any(o.throttled for o in outcomes),
                       provider_code=outcomes[0].provider_code,
+                      delivered_to=tuple(a for a in to if a.strip() and a.strip() not in refused),
                       detail=scrub(f"{total - len(refused)}/{total} accepted; refused: {named}", *secrets))

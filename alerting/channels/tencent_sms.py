@@ -12,6 +12,9 @@ Limits (body template review standards, security FAQ): an enterprise-verified ac
 (a personal one: 12 characters), the whole message at most 500 characters; the default frequency limit is the same
 content to one number once in 30 s and a few messages per number a day, which a duty roster must raise in the
 console. LimitExceeded.PhoneNumber* is one number's own limit and does not hold the channel for everyone else.
+A partial answer (some numbers "Ok", others not) is reported as such: `delivered_to` names the recipients, as the
+message gave them, whose number came back "Ok", and retry / throttle / failure is judged on the failed numbers
+alone, so a retry never texts a phone that already has the alarm.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from datetime import datetime, timezone
 from typing import Callable
 from urllib.parse import urlsplit
 
-from alerting.channels.base import Message, SendResult
+from alerting.channels.base import Message, SendResult, masked
 from alerting.channels.wire import ELLIPSIS, Reply, exchange, http_failure, json_body, scrub
 from config.channels import TencentSms
 
@@ -55,12 +58,6 @@ def e164(number: str) -> str:
     n = "".join(c for c in number if c not in " -")
     m = re.fullmatch(r"(?:\+86|0086|86)?(1\d{10})", n)
     return f"+86{m.group(1)}" if m else n
-
-
-def masked(number: str) -> str:
-    """A number as an operator may read it in a log: 138****1234."""
-    national = number[3:] if number.startswith("+86") else number.lstrip("+")
-    return national[:3] + "****" + national[-4:] if len(national) >= 8 else "****"
 
 
 def cut(text: str, max_chars: int) -> str:
@@ -108,7 +105,11 @@ class TencentSmsChannel:
                 "SessionContext": context}
 
     def send(self, msg: Message) -> SendResult:
-        to = list(dict.fromkeys(e164(n) for n in msg.to if n.strip()))
+        given: dict[str, tuple[str, ...]] = {}  # E.164 -> the recipients as the message gave them
+        for n in msg.to:
+            if n.strip():
+                given[e164(n)] = given.get(e164(n), ()) + (n,)
+        to = list(given)
         if not to:
             return SendResult(False, detail="no phone number to send to")
         if len(to) > MAX_NUMBERS:
@@ -122,13 +123,15 @@ class TencentSmsChannel:
                    "X-TC-Region": self._cfg.region,
                    "Authorization": f"TC3-HMAC-SHA256 Credential={self._cfg.secret_id}/{scope}, "
                                     f"SignedHeaders=content-type;host, Signature={signature}"}
-        result = read(exchange("POST", self._cfg.base_url, body, headers, self._cfg.timeout_s), secret)
+        result = read(exchange("POST", self._cfg.base_url, body, headers, self._cfg.timeout_s), secret, given)
         log.debug("%s %s: %s %s", self.kind, self.name, result.provider_code or "-", result.detail)
         return result
 
 
-def read(reply: Reply, secret: str) -> SendResult:
-    """What Tencent's answer means: {"Response": {"SendStatusSet": [...]}} or {"Response": {"Error": {...}}}."""
+def read(reply: Reply, secret: str, given: dict[str, tuple[str, ...]] | None = None) -> SendResult:
+    """What Tencent's answer means: {"Response": {"SendStatusSet": [...]}} or {"Response": {"Error": {...}}}.
+    `given` maps each number sent (E.164) to the recipients it came from, so who got it is said in their terms."""
+    given = given or {}
     answer = reply.json()
     response = answer.get("Response") if answer else None
     if reply.status == 0 or not isinstance(response, dict):
@@ -142,16 +145,18 @@ def read(reply: Reply, secret: str) -> SendResult:
     if not statuses:
         return SendResult(False, retry=True, detail=scrub(f"no SendStatusSet RequestId {request_id}", secret))
     failed = [s for s in statuses if s.get("Code") != "Ok"]
+    got = tuple(r for s in statuses if s.get("Code") == "Ok" for r in given.get(str(s.get("PhoneNumber", "")), ()))
     if not failed:
         serials = ",".join(str(s.get("SerialNo", "-")) for s in statuses)
-        return SendResult.delivered("Ok", scrub(f"{len(statuses)} sent, SerialNo {serials} RequestId {request_id}"))
+        return SendResult.delivered("Ok", scrub(f"{len(statuses)} sent, SerialNo {serials} RequestId {request_id}"),
+                                    got)
     outcomes = [_failure(str(s.get("Code", "")), "") for s in failed]
     named = "; ".join(f"{masked(str(s.get('PhoneNumber', '')))} {s.get('Code')} {s.get('Message', '')}" for s in failed)
     waits = [o.retry_after_s for o in outcomes if o.retry_after_s]
     return SendResult(False, retry=all(o.retry for o in outcomes), throttled=any(o.throttled for o in outcomes),
                       retry_after_s=max(waits) if waits else None, provider_code=outcomes[0].provider_code,
                       detail=scrub(f"{len(statuses) - len(failed)}/{len(statuses)} sent; failed: {named} "
-                                   f"RequestId {request_id}", secret))
+                                   f"RequestId {request_id}", secret), delivered_to=got)
 
 
 def _failure(code: str, detail: str) -> SendResult:
