@@ -36,7 +36,8 @@ class _Rule:
     """One rule at run time: its compiled condition, latch, the memories of its rose/held/count, its next due."""
 
     __slots__ = ("index", "cfg", "key", "tier", "fn", "latch", "slots", "counts", "shown", "t", "due", "queued",
-                 "guards", "false_at", "blocked", "areas")
+                 "guards", "false_at", "blocked", "areas", "reads", "stale_due", "wake_due", "reads_alarms",
+                 "alarms_seen")
 
     def __init__(self, index: int, cfg: CompositeRule):
         self.index, self.cfg, self.key = index, cfg, (f"rule:{cfg.id}", RULE)
@@ -53,6 +54,11 @@ class _Rule:
         self.guards: list[frozenset[str] | None] = []
         self.false_at = [-1]  # which operand was false at the last evaluation
         self.blocked: frozenset[str] | None = None
+        self.reads: list[str] = []  # the points whose values it reads
+        self.stale_due = False  # its due is only the moment a value it read would go stale
+        self.wake_due = _INF  # the due it asked for itself (a delay, a window), apart from values going stale
+        self.reads_alarms = any(isinstance(n, Call) and n.func in ("alarm", "any_alarm") for n in walk(cfg.condition))
+        self.alarms_seen = -1  # CompositeDetector.alarm_changes when it was last evaluated
 
 
 class CompositeDetector:
@@ -87,6 +93,8 @@ class CompositeDetector:
         self._point_alarms: dict[str, dict[str, int]] = {}
         self._heap: list[tuple[float, int, bool]] = []  # (due, rule index, forced)
         self._wake = [_INF]  # the earliest due the evaluation in progress asked for
+        self._stale_wake = [_INF]  # the earliest moment a value it read goes stale (apart: see _due)
+        self.alarm_changes = 0  # how many times any alarm it knows of has changed (see _due)
         self._own: tuple[str, str] = ("", "")  # the rule being evaluated: its own alert is not "another alarm"
         self._consts: dict[Fn, Any] = {}  # compiled functions that answer the same at every moment, and that answer
         self._rules = [_Rule(i, r) for i, r in enumerate(plant.rules)]
@@ -109,6 +117,8 @@ class CompositeDetector:
                 role = args.get(id(n))
                 if isinstance(n, Ref) and role in (None, "age") and n.point in self.points:
                     watch.setdefault(n.point, []).append(rule.index)
+                    if role is None and n.point not in rule.reads:
+                        rule.reads.append(n.point)
                     if role is None and n.point not in rule.shown:
                         rule.shown.append(n.point)
                     if role == "age":
@@ -122,6 +132,12 @@ class CompositeDetector:
                                             if isinstance(c, Call) and c.func == "any_alarm"))
         self._watch = {pid: np.unique(np.asarray(ks, np.int64)) for pid, ks in watch.items()}
         self._age_rules = sorted(set(self._age_rules))
+        # a point every rule reads only by comparing it with constants: a reading wakes its rules only when it
+        # lands on another side of one of them (a noisy flow far from its limit wakes nothing)
+        # (a rule reading alarms sees a later rule's alarm change at its own next evaluation, which every change
+        # of its points is: their readings are all kept as changes)
+        self._cuts = _cuts([r.cfg.condition for r in self._rules], self.points, set(self._watch)
+                           - {pid for r in self._rules if r.reads_alarms for pid in r.reads})
 
     # --- compiling a condition into closures ----------------------------------------------------------------
     def _compile(self, node: Node, rule: _Rule) -> tuple[Fn, bool]:
@@ -268,14 +284,14 @@ class CompositeDetector:
         stale_at = at + self._limit[pid]
         if t > stale_at:  # silent longer than the stale detector allows (same strict >)
             return None
-        if stale_at < self._wake[0]:
-            self._wake[0] = math.nextafter(stale_at, _INF)  # the first moment this value is unknown
+        if stale_at < self._stale_wake[0]:
+            self._stale_wake[0] = math.nextafter(stale_at, _INF)  # the first moment this value is unknown
         return v
 
     def _reader(self, pid: str, status: bool = False) -> Fn:
         """_value(pid, t) as a function of t alone, what a compiled condition reads (the hot path: the same steps,
         with the point's dicts, stale limit and the wake bound once); with status, whether that value is >= 0.5."""
-        batch_get, last_get, wake, nextafter = self._batch.get, self._last.get, self._wake, math.nextafter
+        batch_get, last_get, wake, nextafter = self._batch.get, self._last.get, self._stale_wake, math.nextafter
         limit = self._limit.get(pid)
         if limit is None:  # not a point of the plant: never in the batch nor heard before, so never known
             if status:
@@ -327,10 +343,13 @@ class CompositeDetector:
     def _set_alarm(self, point: str, rule: str, area: str, tier: int) -> None:
         key = (point, rule)
         if tier:
+            if self._alarms.get(key) != tier:
+                self.alarm_changes += 1
             self._alarms[key] = tier
             self._area_alarms.setdefault(area, {})[key] = tier
             self._point_alarms.setdefault(point, {})[rule] = tier
         elif self._alarms.pop(key, None) is not None:
+            self.alarm_changes += 1
             self._area_alarms.get(area, {}).pop(key, None)
             self._point_alarms.get(point, {}).pop(rule, None)
 
@@ -391,7 +410,22 @@ class CompositeDetector:
         prev_t, prev_v = np.roll(ts, 1), np.roll(vs, 1)
         prev_t[starts], prev_v[starts] = before_t, before_v
         limit = np.repeat(limits, lens)
-        changed = (vs != prev_v) | (ts - prev_t > limit)
+        changed = ts - prev_t > limit
+        cuts = [self._cuts.get(pid) for pid, _, _ in fresh]
+        if any(c is not None for c in cuts):  # (where every cut is +inf, a value's side of it never changes)
+            width = max(len(c) for c in cuts if c is not None)
+            table = np.full((len(fresh), width), _INF)
+            for i, c in enumerate(cuts):
+                if c is not None:
+                    table[i, :len(c)] = c
+            by_reading = np.repeat(table, lens, axis=0)
+            side = lambda x: ((by_reading < x[:, None]).sum(1), (by_reading <= x[:, None]).sum(1))  # noqa: E731
+            (lo, hi), (lo0, hi0) = side(vs), side(prev_v)
+            moved = (lo != lo0) | (hi != hi0) | np.isnan(vs) | np.isnan(prev_v)
+            compared = np.repeat(np.array([c is not None for c in cuts]), lens)
+            changed |= np.where(compared, moved, vs != prev_v)
+        else:
+            changed |= vs != prev_v
         if self._age_points:
             changed |= np.repeat([pid in self._age_points for pid, _, _ in fresh], lens)
         at = np.flatnonzero(changed)
@@ -474,8 +508,40 @@ class CompositeDetector:
         while fi < len(findings) and findings[fi].ts <= t:
             self._apply(findings[fi])
             fi += 1
+        if not forced and rule.stale_due and (not rule.reads_alarms or rule.alarms_seen == self.alarm_changes):
+            # due only because a value it read would go stale by now: if every value it reads is still fresh
+            # (newer readings came, on the same side of every comparison, or they would have woken it), its
+            # answer cannot have changed; it is due again when the first of them would go stale
+            fresh_until = self._fresh_until(rule, t)
+            if fresh_until > t:
+                rule.stale_due = fresh_until < rule.wake_due
+                self._schedule(rule, min(fresh_until, rule.wake_due))
+                return fi
         self._evaluate(rule, t, out)
         return fi
+
+    def _fresh_until(self, rule: _Rule, t: float) -> float:
+        """Just after the first moment one of the rule's values goes stale, if all are fresh at t; else -inf.
+        Readings of the batch being judged that follow each other within the stale limit keep a value fresh."""
+        until = _INF
+        for pid in rule.reads:
+            limit = self._limit[pid]
+            b = self._batch.get(pid)
+            if b is not None and t >= b[0][0]:
+                ts = b[0]
+                i, n = bisect_right(ts, t) - 1, len(ts)
+                if t > ts[i] + limit:
+                    return -_INF
+                while i + 1 < n and ts[i + 1] - ts[i] <= limit:
+                    i += 1
+                stale_at = ts[i] + limit
+            else:
+                at = self._last.get(pid)
+                if at is None or t > at[0] + limit:
+                    return -_INF
+                stale_at = at[0] + limit
+            until = min(until, stale_at)
+        return math.nextafter(until, _INF)
 
     def _schedule(self, rule: _Rule, due: float) -> None:
         rule.due = due
@@ -487,17 +553,21 @@ class CompositeDetector:
         if t < rule.t:
             t = rule.t
         rule.t = t
-        wake = self._wake
-        wake[0], self._own = _INF, rule.key
+        wake, stale = self._wake, self._stale_wake
+        wake[0], stale[0], self._own = _INF, _INF, rule.key
         v = rule.fn(t)
         latch, tier = rule.latch, rule.tier
         if v is True or latch.current or latch.beyond_since.get(tier) is not None:
             self._step(rule, v, t, out)
-        due = wake[0] if wake[0] > t else _INF
+        rule.wake_due = wake[0] if wake[0] > t else _INF
+        rule.stale_due = stale[0] < rule.wake_due
+        due = min(rule.wake_due, stale[0])
+        due = due if due > t else _INF
         rule.due = due
         if due < rule.queued:
             rule.queued = due
             heapq.heappush(self._heap, (due, rule.index, False))
+        rule.alarms_seen = self.alarm_changes
         rule.blocked = None
         if v is False and rule.guards and not latch.current and latch.beyond_since.get(tier) is None:
             rule.blocked = rule.guards[rule.false_at[0]]
@@ -577,6 +647,53 @@ class CompositeDetector:
                 slot[:] = [*saved[:3], list(saved[3])]
             rule.queued = _INF
             self._schedule(rule, s["due"])
+
+
+def _cuts(conditions: list[Node], points: dict[str, Point], watched: set[str]) -> dict[str, tuple[float, ...]]:
+    """Per watched point that every condition reads only as `point <op> constant` (or a status: >= 0.5), the
+    constants, sorted. Two values on the same side of each of them give every such comparison the same answer,
+    so a reading that moves none of them changes no rule (silence and its end are judged apart, on time)."""
+    cuts: dict[str, set[float]] = {}
+    other: set[str] = set()
+    for node in conditions:
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, Status):
+                cuts.setdefault(n.ref.point, set()).add(0.5)
+                continue
+            if isinstance(n, Binary) and n.op in _CMP:
+                pair = ((n.left, n.right), (n.right, n.left))
+                hit = [(ref, c) for ref, k in pair if isinstance(ref, Ref) and (c := _number(k, points)) is not None]
+                if hit:
+                    ref, c = hit[0]
+                    cuts.setdefault(ref.point, set()).add(c)
+                    continue
+            if isinstance(n, Ref):
+                other.add(n.point)  # read some other way (arithmetic, shown, age, alarm...): every change counts
+                continue
+            stack.extend(children(n))
+    return {pid: tuple(sorted(cs)) for pid, cs in cuts.items() if pid in watched and pid not in other}
+
+
+def _number(node: Node, points: dict[str, Point]) -> float | None:
+    """The node's value when it is the same finite number at every moment (a number, a configured limit, simple
+    arithmetic of those), else None."""
+    if isinstance(node, Num) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        v = float(node.value)
+    elif isinstance(node, Unary) and node.op == "-":
+        v = _number(node.operand, points)
+        v = None if v is None else -v
+    elif isinstance(node, Binary) and node.op in "+-*/":
+        a, b = _number(node.left, points), _number(node.right, points)
+        v = None if a is None or b is None or (node.op == "/" and b == 0) else _compute(node.op)(a, b)
+    elif isinstance(node, Call) and node.func in ("limit", "low_limit"):
+        p = points.get(node.args[0].point)
+        limits = p and (p.high if node.func == "limit" else p.low)
+        v = getattr(limits, node.args[1].name, None) if limits else None
+    else:
+        return None
+    return v if v is not None and math.isfinite(v) else None
 
 
 def _guarded(fs: list[Fn], false_at: list[int]) -> Fn:

@@ -22,6 +22,7 @@ import numpy as np
 
 from config.model import Point, Tier
 from detectors.finding import Finding, fmt
+from detectors.frame import Aligned, Frame
 from detectors.latch import Latch, ProcessStatus, newer
 
 RANGE_CLEAR_S = 300.0
@@ -73,6 +74,7 @@ class HealthDetector:
         self._tail: dict[str, tuple[list[float], list[float]]] = {}
         self._glitches: dict[str, list[float]] = {}
         self._bad_range_at: dict[str, float] = {}
+        self._consts = Aligned(self._const_arrays)
 
     # -- readings ------------------------------------------------------------------------------------------------
 
@@ -107,8 +109,86 @@ class HealthDetector:
                                  f"{p.name} 读数已回到量程内", f"{p.name_en or p.id} reading within its range again"))
         return out
 
+    def settle(self, frame: Frame) -> np.ndarray:
+        """feed()'s live case for every point of a batch at once (a mask of the points taken). Taken: points with
+        nothing to judge; and points with no health alarm raised, nothing redelivered, whose stuck run (if judged)
+        is too short to be raised by the end of the batch and breaks at its last reading, and whose glitch rule (if
+        judged) sees no step beyond its jump, the last two readings of the batch before it included."""
+        idle, judged, stuck, band, after, glitch, jump, gate, gate_after = self._consts(frame)
+        ok = idle.copy()
+        bad = frame.membership({pt for pt, _ in self._tier}) if self._tier else None
+        if bad is not None:
+            ok &= ~bad
+        if frame.values is None or not judged.any():
+            return ok
+        take = judged & frame.f64 & (frame.lens >= 2) & ~(frame.t_first <= frame.gather(self._last_ts))
+        if bad is not None:
+            take &= ~bad
+        if stuck.any():  # no run can reach after_s within the batch, and the last reading starts a new one
+            none = (np.nan,)
+            start = np.array([self._run.get(pt, none)[0] for pt in frame.ids])
+            start = np.where(np.isnan(start), frame.t_first, start)
+            take &= ~stuck | ((frame.last_step() > band) & (frame.t_last - start < after))
+            gated = np.flatnonzero(take & (gate != None))  # noqa: E711 (an object array)
+            if len(gated):  # gated: only while its process runs throughout the batch, as _stuck would find
+                steady = self.status.steady(frame)
+                t_min = frame.t_min
+                for i in gated.tolist():
+                    run = steady.get(gate[i])
+                    take[i] = run is not None and t_min[i] >= run[0] and (
+                        gate_after[i] <= 0 or t_min[i] - run[1] >= gate_after[i])
+        if glitch.any():
+            step = np.empty(len(frame.values))
+            step[0] = 0.0
+            np.abs(np.diff(frame.values), out=step[1:])
+            step[frame.starts] = 0.0
+            take &= ~glitch | (np.maximum.reduceat(step, frame.starts) <= jump)  # (NaN: not taken)
+            first = frame.values[frame.starts]
+            tail = self._tail.get
+            for i in np.flatnonzero(take & glitch).tolist():  # the steps from the last batch's last two readings
+                prev = tail(frame.ids[i], _NO_TAIL)[1]
+                j = jump[i]
+                if prev and not (abs(first[i] - prev[-1]) <= j and (len(prev) < 2 or abs(prev[1] - prev[0]) <= j)):
+                    take[i] = False
+        at = np.flatnonzero(take)
+        if len(at):
+            ids = [frame.ids[i] for i in at.tolist()]
+            t1, v1 = frame.t_last[at].tolist(), frame.v_last[at].tolist()
+            self._last_ts.update(zip(ids, t1))
+            for pt, on, t, v in zip(ids, stuck[at].tolist(), t1, v1):
+                if on:
+                    self._run[pt] = (t, v, v)
+            ends = frame.ends[at]
+            t0, v0 = frame.ts[ends - 2].tolist(), frame.values[ends - 2].tolist()
+            for pt, on, ta, va, tb, vb in zip(ids, glitch[at].tolist(), t0, v0, t1, v1):
+                if on:
+                    self._tail[pt] = ([ta, tb], [va, vb])
+        return ok | take
+
+    def _const_arrays(self, ids: list[str]) -> tuple[np.ndarray, ...]:
+        """Per point: nothing to judge here; stuck or glitch judged; stuck judged, its band and after_s; glitch
+        judged, its jump; the status point gating it and active_after_s (stuck is judged only while it runs)."""
+        pts = [self.points.get(pt) for pt in ids]
+        status = self.status_points
+        idle = [p is None or (p.stuck is None and p.glitch is None and p.id not in status) for p in pts]
+        stuck = [p is not None and p.stuck is not None and p.id not in status for p in pts]
+        glitch = [p is not None and p.glitch is not None and p.id not in status for p in pts]
+        nan = math.nan
+        return (np.array(idle, bool), np.array([s or g for s, g in zip(stuck, glitch)], bool), np.array(stuck, bool),
+                np.array([p.stuck.band if s else nan for p, s in zip(pts, stuck)]),
+                np.array([p.stuck.after_s if s else nan for p, s in zip(pts, stuck)]), np.array(glitch, bool),
+                np.array([p.glitch.jump if g else nan for p, g in zip(pts, glitch)]),
+                np.array([p.active_when if s and p.active_when else None for p, s in zip(pts, stuck)], object),
+                np.array([p.active_after_s if s else 0.0 for p, s in zip(pts, stuck)]))
+
     def _stuck(self, p: Point, ts: np.ndarray, values: np.ndarray) -> list[Finding]:
         rule = p.stuck
+        if len(ts) > SMALL_BATCH:
+            known = ~np.isnan(values)
+            if not known.all():  # (the small path skips NaN readings one by one)
+                ts, values = ts[known], values[known]
+                if len(ts) == 0:
+                    return []
         if len(ts) <= SMALL_BATCH:
             tl = ts.tolist()
             if not p.active_when or self.status.throughout(p, tl):  # the live case: running all along, or not gated
@@ -144,10 +224,17 @@ class HealthDetector:
         rule, pid = p.stuck, p.id
         band, after_s, ignore_below = rule.band, rule.after_s, rule.ignore_below
         floor = ignore_below if ignore_below is not None else -math.inf
-        start, lo, hi = carried if carried is not None else (ts[0], values[0], values[0])
+        if carried is None:
+            first = next((i for i, x in enumerate(values) if x == x), None)
+            if first is None:
+                return []
+            carried = (ts[first], values[first], values[first])
+        start, lo, hi = carried
         raised = bool(self._tier) and self._tier.get((pid, "stuck"), _NORMAL) != _NORMAL
         out: list[Finding] = []
         for t, x in zip(ts, values):
+            if x != x:  # a NaN says nothing about whether the sensor moves: it neither extends nor breaks a run
+                continue
             new_lo, new_hi = (x if x < lo else lo), (x if x > hi else hi)
             if new_hi - new_lo > band:
                 if raised:

@@ -135,6 +135,21 @@ class ProcessStatus:
                     return False
         return True
 
+    def steady(self, frame: Any) -> dict[str, tuple[float, float]]:
+        """The status points that were running before a batch (a detectors.frame.Frame) and read running in all
+        of it, so that recording it changes nothing: {status point: (latest change recorded, since)}. A gated
+        point's readings of that batch are all active when none is before `latest` and each is active_after_s
+        past `since` (as throughout() would find after the batch is recorded)."""
+        out = {}
+        for sp, (times, states) in self._changes.items():
+            if not times or not states[-1]:
+                continue
+            i = frame.position(sp)
+            if i is not None and not (frame.values is not None and frame.vmin[i] >= 0.5):
+                continue
+            out[sp] = (self._latest[sp], times[-1])
+        return out
+
     def active(self, p: Point, ts: np.ndarray) -> np.ndarray | None:
         """Per reading, whether the point's process had been running for active_after_s (None: not gated)."""
         if not p.active_when:

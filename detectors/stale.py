@@ -17,6 +17,7 @@ import numpy as np
 
 from config.model import Point, Tier
 from detectors.finding import Finding
+from detectors.frame import Aligned, Frame
 
 YELLOW_AFTER_S = 15 * 60
 ORANGE_AFTER_S = 2 * 3600
@@ -46,12 +47,36 @@ class StaleDetector:
         self.points = points
         seen = last_seen or {}
         self._last: dict[str, float] = {p: min(seen.get(p, started), started) for p in points}
+        self._order = list(self._last)
+        self._tick_limits = np.array([points[p].stale_factor * points[p].interval_s for p in self._order])
         self._tier: dict[str, Tier] = {}
         # a gateway of one point is that point; only gateways of several points are aggregated
         self.gateways = {g: [p for p in pts if p in points] for g, pts in (gateways or {}).items()}
         self.gateways = {g: pts for g, pts in self.gateways.items() if len(pts) > 1}
         self._gateway_of = {p: g for g, pts in self.gateways.items() for p in pts}
         self._gw_tier: dict[str, Tier] = {}
+        # a gateway is silent once none of its points has been heard for its quickest point's limit
+        self._gw_limit = {g: min(points[p].stale_factor * points[p].interval_s for p in pts)
+                          for g, pts in self.gateways.items()}
+        self._limits = Aligned(lambda ids: (
+            np.array([p in points for p in ids], bool),
+            np.array([points[p].stale_factor * points[p].interval_s if p in points else np.nan for p in ids])))
+
+    def settle(self, frame: Frame) -> np.ndarray:
+        """feed()'s live case for every point of a batch at once: the points heard again with no step between
+        arrivals (from the last one before) longer than their limit, not silent before, their gateway not just
+        back. Returns them (a mask), their last arrival recorded."""
+        known, limit = self._limits(frame)
+        last = frame.gather(self._last)
+        ok = known & (frame.a_first > last) & (frame.gaps(last, frame.arrived) <= limit)
+        if self._tier:
+            ok &= ~frame.membership(self._tier.keys())
+        if self._gw_tier:
+            back = {p for g, t in self._gw_tier.items() if t != _NORMAL for p in self.gateways.get(g, ())}
+            ok &= ~frame.membership(back)
+        at = np.flatnonzero(ok)
+        self._last.update(zip(map(frame.ids.__getitem__, at.tolist()), frame.a_last[at].tolist()))
+        return ok
 
     def feed(self, point: str, ts: np.ndarray, values: np.ndarray) -> list[Finding]:
         """Silences between readings of one batch count too (a gateway back-filling after an outage, or a
@@ -99,21 +124,20 @@ class StaleDetector:
         last_of = self._last.__getitem__
         for gw, pts in self.gateways.items():
             last = max(map(last_of, pts))
-            if now - last > self._gateway_limit(pts):
+            if now - last > self._gw_limit[gw]:
                 out += self._gateway_silence(gw, pts, last, now)
                 covered.update(pts)
         points = self.points
-        for point, last in self._last.items():
-            p = points[point]
-            if point not in covered and now - last > p.stale_factor * p.interval_s:
-                out += self._silence(p, last, now, highest_only=True)
+        lasts = np.fromiter(self._last.values(), float, len(self._last))  # (the keys never change after __init__)
+        for i in np.flatnonzero(now - lasts > self._tick_limits).tolist():
+            point = self._order[i]
+            if point not in covered:
+                out += self._silence(points[point], float(lasts[i]), now, highest_only=True)
         return out
 
-    def _gateway_limit(self, pts: list[str]) -> float:
-        return min(q.stale_factor * q.interval_s for q in map(self.points.__getitem__, pts))
 
     def _gateway_silence(self, gw: str, pts: list[str], last: float, now: float) -> list[Finding]:
-        limit = self._gateway_limit(pts)
+        limit = self._gw_limit[gw]
         first = Tier.RED if any(self.points[p].interlock for p in pts) else Tier.BLUE
         steps = [(limit, first), (max(limit, YELLOW_AFTER_S), Tier.YELLOW), (max(limit, ORANGE_AFTER_S), Tier.ORANGE)]
         current = self._gw_tier.get(gw, Tier.NORMAL)

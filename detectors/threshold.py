@@ -16,6 +16,7 @@ import numpy as np
 
 from config.model import Point, Tier
 from detectors.finding import Finding, fmt
+from detectors.frame import Aligned, Frame
 from detectors.latch import Latch, ProcessStatus, newer
 
 SMALL_BATCH = 64  # readings of one point in a batch up to which plain Python beats numpy
@@ -67,6 +68,10 @@ class ThresholdDetector:
             high, low = self._sides.get((pt, "high")), self._sides.get((pt, "low"))
             self._quiet[pt] = (high.limits[0][1] if high else math.inf, low.limits[0][1] if low else -math.inf,
                                tuple(s for s in (high, low) if s is not None))
+        # settle(): the same band per point of a frame; points whose sides may not be at normal (fed through the
+        # slow path, assumed or restored) are left to feed() until they are seen to be at normal again
+        self._bands = Aligned(self._band_arrays)
+        self._touched: set[str] = set()
 
     def feed(self, point: str, ts: np.ndarray, values: np.ndarray) -> list[Finding]:
         p = self.points.get(point)
@@ -98,6 +103,7 @@ class ThresholdDetector:
                     for side in sides:
                         side.latch.beyond_since.clear()
                     return []
+        self._touched.add(point)
         fresh = newer(self._last_ts, point, ts, values)
         if fresh is None:
             return []
@@ -112,6 +118,32 @@ class ThresholdDetector:
                 out.extend(self._run(p, rule, side, ts, values, active))
         out.sort(key=lambda f: f.ts)  # a two-sided point's findings reach the event log in time order
         return out
+
+    def settle(self, frame: Frame) -> np.ndarray:
+        """feed()'s fast path for every point of a batch at once: the points with every reading strictly inside the
+        lowest limit of each side, every side at normal and nothing redelivered. Returns them (a mask)."""
+        if frame.values is None:
+            return np.zeros(frame.size, bool)
+        touched = self._touched
+        if touched:
+            sides = self._quiet
+            for pt in list(touched):
+                if all(not s.latch.current and not s.latch.beyond_since for s in sides.get(pt, _NO_SIDES)[2]):
+                    touched.discard(pt)
+        high, low, plain = self._bands(frame)
+        quiet = plain & frame.f64 & (frame.vmax < high) & (frame.vmin > low) & ~(frame.t_first <= frame.gather(
+            self._last_ts))  # (a point never seen has NaN there: fresh)
+        if touched:
+            quiet &= ~frame.membership(touched)
+        at = np.flatnonzero(quiet)
+        self._last_ts.update(zip(map(frame.ids.__getitem__, at.tolist()), frame.t_last[at].tolist()))
+        return quiet
+
+    def _band_arrays(self, ids: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per point: (lowest high limit, lowest low limit, a point of this detector that is no status point)."""
+        bands = [self._quiet.get(pt, _NO_SIDES) for pt in ids]
+        plain = [pt in self.points and pt not in self.status_points for pt in ids]
+        return (np.array([b[0] for b in bands]), np.array([b[1] for b in bands]), np.array(plain, bool))
 
     def _run(self, p: Point, rule: str, side: _Side, ts: np.ndarray, values: np.ndarray,
              active: np.ndarray | None) -> list[Finding]:
@@ -157,6 +189,7 @@ class ThresholdDetector:
         side = self._sides.get((point, rule))
         if side is not None:
             side.latch.current = tier
+            self._touched.add(point)
 
     def state(self) -> dict[str, Any]:
         return {"last_ts": dict(self._last_ts),
@@ -169,3 +202,4 @@ class ThresholdDetector:
             side = self._sides.get((pt, rule))
             if side is not None:  # else the point or its limit was removed from the configuration
                 side.latch.restore(s)
+                self._touched.add(pt)

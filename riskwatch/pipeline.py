@@ -21,6 +21,7 @@ import numpy as np
 from alerting.book import AlertBook, AlertEvent
 from config.model import Plant
 from detectors.finding import Detector, Finding
+from detectors.frame import Frame
 from detectors.anomaly.detector import AnomalyDetector
 from detectors.composite import CompositeDetector
 from detectors.health import HealthDetector, RedundancyDetector
@@ -68,18 +69,19 @@ def default_detectors(plant: Plant, started: float, last_seen: dict[str, float] 
             StaleDetector(points, started, last_seen, gateways), RedundancyDetector(points), CompositeDetector(plant)]
 
 
-def detect_groups(detectors: list[Detector], groups: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]
-                  ) -> list[Finding]:
+def detect_groups(detectors: list[Detector], groups: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
+                  bulk: bool | None = None) -> list[Finding]:
     """Runs each point's readings (point, reading times, arrival times, values) through every detector, in
     time order. Live and `riskwatch eval` both detect through here. Status points go first, so a limit that
     applies only while a process runs sees that process's state for the same moment. Joint detectors
-    (composite rules, gateways) come last and see the whole batch and what the others found in it."""
+    (composite rules, gateways) come last and see the whole batch and what the others found in it.
+
+    A batch of many points (`bulk` None: at least BULK_AT; True: always; False: never) is first offered whole to
+    each detector that can settle the points it cannot move (detectors/frame.py); only the rest are fed one by
+    one. The findings and the detectors' states are the same either way (tests/test_frame.py holds them to it)."""
     status = set().union(*(getattr(d, "status_points", ()) for d in detectors))
     single = [d for d in detectors if not getattr(d, "joint", False)]
     joint = [d for d in detectors if getattr(d, "joint", False)]
-    # (the hot loop below: ~1,000 points x 6 detectors) a detector's `fed_points`, if it has them, are the only
-    # points whose feed() does anything: the others' calls are skipped
-    feeds = [(d.feed, d.clock == "arrival", getattr(d, "fed_points", None)) for d in single]
     findings: list[Finding] = []
     judged = []
     keep = judged.append
@@ -89,15 +91,22 @@ def detect_groups(detectors: list[Detector], groups: list[tuple[str, np.ndarray,
         for g in groups:
             (first if g[0] in status else rest).append(g)
         groups = first + rest
+    live = []
     for point, ts, arrived, values in groups:
+        if not len(ts):
+            continue
         # a reading stamped ahead of its arrival is judged at its arrival: a fast device clock must not push a
         # detector's notion of time into the future and make it skip the readings that follow
         if ts is not arrived:  # (the same array, as in a replay: nothing to take the minimum of)
             ts = np.minimum(ts, arrived)
         keep((point, ts, values))
-        for feed, by_arrival, fed in feeds:
-            if fed is not None and point not in fed:
-                continue
+        live.append((point, ts, arrived, values))
+    if live and (bulk or (bulk is None and len(live) >= BULK_AT)):
+        todo = _settle(single, live)
+    else:
+        todo = [(g, [(d.feed, d.clock == "arrival") for d in single if _fed(d, g[0])]) for g in live]
+    for (point, ts, arrived, values), feeds in todo:
+        for feed, by_arrival in feeds:
             found = feed(point, arrived if by_arrival else ts, values)
             if found:
                 findings += found
@@ -107,6 +116,42 @@ def detect_groups(detectors: list[Detector], groups: list[tuple[str, np.ndarray,
         if more:
             findings = sorted(findings + more, key=lambda f: f.ts)
     return findings
+
+
+BULK_AT = 32  # points in a batch from which settling them in bulk first pays
+
+
+def _fed(d: Detector, point: str) -> bool:
+    """Whether d's feed() does anything for this point: a detector's `fed_points`, if it has them, are the only
+    points whose feed() does anything."""
+    fed = getattr(d, "fed_points", None)
+    return fed is None or point in fed
+
+
+def _settle(single: list[Detector], live: list) -> list:
+    """Each detector settles what it can of the batch in bulk; returns (group, feeds still to call) for the
+    groups some detector must still be fed, in the batch's order (each point's detectors in their order)."""
+    frame = Frame(live)
+    need = []
+    for d in single:
+        settle = getattr(d, "settle", None)
+        if settle is not None:
+            left = ~settle(frame)
+        else:
+            fed = getattr(d, "fed_points", None)
+            left = frame.membership(fed) if fed is not None else np.ones(frame.size, bool)
+        need.append(left)
+    feeds = [(d.feed, d.clock == "arrival") for d in single]
+    codes = (np.stack(need).T.astype(np.int64) << np.arange(len(single))).sum(axis=1)  # which detectors, as bits
+    by_code: dict[int, list] = {}
+    todo = []
+    for i in np.flatnonzero(codes).tolist():
+        code = int(codes[i])
+        chosen = by_code.get(code)
+        if chosen is None:
+            chosen = by_code[code] = [f for k, f in enumerate(feeds) if code >> k & 1]
+        todo.append((live[i], chosen))
+    return todo
 
 
 def tick_all(detectors: list[Detector], now: float) -> list[Finding]:

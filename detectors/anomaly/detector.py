@@ -44,6 +44,7 @@ class AnomalyDetector:
 
     def __init__(self, points: dict[str, Point], **params: Any):
         self.points = points
+        self.fed_points = frozenset(points)  # feed() of any other point does nothing: the pipeline skips it
         self.params = params
         self._scorers: dict[str, AnomalyScorer] = {}
         self._current: dict[str, Tier] = {}
