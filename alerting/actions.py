@@ -98,7 +98,11 @@ class AlarmActions:
         def run() -> list[AlertEvent]:
             s = self.suppressions.open.get(suppression_id)
             if s is None:
-                raise KeyError(suppression_id)
+                done = self.suppressions.select("WHERE id=?", (suppression_id,))
+                if not done:
+                    raise KeyError(suppression_id)
+                who = done[0].ended_by or "by its expiry"
+                raise AckError(f"suppression {suppression_id} already ended ({who}, {done[0].end_reason or ''})")
             if s.kind == "by_design":
                 raise AckError("a suppression by design ends when its cause ends")
             why = note.strip() or ("人工解除搁置" if s.kind == "shelved" else "恢复投用")
@@ -182,18 +186,23 @@ class AlarmActions:
 
     def _end(self, s: Suppression, at: float, by: str | None, reason: str, ack_as: str | None = None
              ) -> list[AlertEvent]:
-        """Ends a suppression. Its alarms come back unacknowledged (an operator's unshelve: acknowledged)."""
+        """Ends a suppression. Its alarms come back unacknowledged (an operator's unshelve: acknowledged); one that
+        returned to normal meanwhile, and is listed because it was live before and nobody acknowledged it, comes
+        back as returned-to-normal unacknowledged (an operator's unshelve acknowledges it, which closes it)."""
         self.suppressions.end(s, at, by, reason)
         out = []
         for a in list(self._listed.values()):
-            if a.state == "cleared" or a.suppressed != s.kind or not s.covers(a.point, a.rule):
+            if a.suppressed != s.kind or not s.covers(a.point, a.rule):
                 continue
             other = self.suppressions.matching(a.point, a.rule)
             a.suppressed, a.suppressed_note = (other.kind, other.label_zh()) if other else (None, None)
             if other is None:
                 a.shown = True
                 a.acked_by, a.acked_at, a.ack_note = (ack_as, at, reason) if ack_as else (None, None, None)
-                self._track(a, at)
+                if a.state != "cleared":
+                    self._track(a, at)
+                elif ack_as:
+                    self._listed.pop(a.id, None)
             self._save(a)
             out.append(self._event(a, END_KIND[s.kind], a.tier, at, a.value, by, reason,
                                    f"解除{KIND_ZH[s.kind]}：{reason}", f"{END_KIND[s.kind].replace('_', ' ')}: {reason}"))

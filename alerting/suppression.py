@@ -74,10 +74,12 @@ class Suppressions:
         self._db = db
         db.executescript(SCHEMA)
         self.open: dict[int, Suppression] = {}
+        self.version = 0  # bumped at every change of the open ones: whoever shows them knows when to say so again
         self.reload()
 
     def reload(self) -> None:
         self.open = {s.id: s for s in self.select("WHERE ended_at IS NULL")}
+        self.version += 1
 
     def select(self, where: str = "", args: tuple = ()) -> list[Suppression]:
         rows = self._db.execute(
@@ -106,6 +108,7 @@ class Suppressions:
                                          until, int(max_tier) if max_tier is not None else None))
         s = Suppression(cur.lastrowid, kind, point, rules, at, by, reason, until, max_tier)
         self.open[s.id] = s
+        self.version += 1
         return s
 
     def end(self, s: Suppression, at: float, by: str | None, reason: str) -> None:
@@ -113,6 +116,7 @@ class Suppressions:
                          (at, by, reason, s.id))
         s.ended_at, s.ended_by, s.end_reason = at, by, reason
         self.open.pop(s.id, None)
+        self.version += 1
 
     def expired(self, now: float) -> list[Suppression]:
         return [s for s in self.open.values() if s.until is not None and now >= s.until]

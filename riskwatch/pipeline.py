@@ -44,6 +44,7 @@ class Sink(Protocol):
 
     def alert_events(self, events: list[AlertEvent]) -> None: ...
     def values(self, readings: list[Reading]) -> None: ...
+    def suppressions(self, open_now: list[dict]) -> None: ...
 
 
 @dataclass
@@ -196,6 +197,7 @@ class Pipeline:
         self.decoder = Decoder(plant.point_map(), plant.ingest, plant.broker.topic_prefix, plant.site)
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="riskwatch-writer")
         self.lines = LineWatch(plant)
+        self._suppressions_shown = book.suppressions.version  # (a wall that connects is sent them all anyway)
         for (point, rule), tier in book.open_tiers().items():
             for d in detectors:
                 d.assume(point, rule, tier)
@@ -329,6 +331,12 @@ class Pipeline:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10)
         self.sink.alert_events(events)
+        # shelves and out-of-service records that ran out, lines that stopped or started, gateways lost or back:
+        # every wall is told the open suppressions again (one that ends with no alarm under it has no event)
+        version = self.book.suppressions.version
+        if version != self._suppressions_shown:
+            self._suppressions_shown = version
+            self.sink.suppressions([x.to_json() for x in self.book.open_suppressions()])
 
     async def run_ticks(self, source, period_s: float = 1.0, settle_s: float = 10.0) -> None:
         """Silence is judged once the broker has handed over what it queued while we were away (or after

@@ -63,9 +63,14 @@ def test_an_operator_shelves_a_nuisance_alarm_which_returns_unacknowledged_when_
 
     assert book.tick(T0 + 29 * 60) == []
     back = book.tick(T0 + 10 + 30 * 60)
-    assert kinds(back) == ["unshelved"] and back[0].actor is None and back[0].note == "搁置到期"
+    assert kinds(back) == ["unshelved", "unshelved"] and {e.alert_id for e in back} == {ev.alert_id, again.alert_id}
+    assert all(e.actor is None and e.note == "搁置到期" for e in back)
     a = book.get(again.alert_id)
     assert a.suppressed is None and a.acked_at is None and a.shown  # returns unacknowledged
+    # the first one, live before it was shelved and cleared meanwhile: returned to normal, still to acknowledge
+    first = book.get(ev.alert_id)
+    assert first.state == "cleared" and first.suppressed is None and first.acked_at is None
+    assert ev.alert_id in {x.id for x in book.listed()}
     assert book.counts_by_tier()["yellow"] == 1
     assert book.open_suppressions() == []
     (record,) = book.suppression_history()
@@ -155,7 +160,10 @@ def test_a_stopped_fan_suppresses_the_filter_pressure_alarms_it_gates_and_a_star
     sups = book.open_suppressions()  # the fan gates the filter's pressure drop and the duct's air speed
     assert {s.point for s in sups} == {DP, "dust1.velocity"}
     assert all((s.kind, s.rules) == ("by_design", ("high", "low", "rate", "forecast", "anomaly")) for s in sups)
-    assert book.line_state([("dust1.fan_on", True, T0 + 600)]) == []  # nothing live to return
+    # nothing live to return; the cleared one is shown again, returned to normal and still to acknowledge
+    (shown,) = book.line_state([("dust1.fan_on", True, T0 + 600)])
+    assert (shown.kind, shown.alert_id, shown.alert.state, shown.alert.suppressed) == \
+        ("unsuppressed", dp.alert_id, "cleared", None) and shown.alert.acked_at is None
     assert book.open_suppressions() == [] and book.suppression_history()[-1].end_reason.endswith("运行")
 
 

@@ -275,6 +275,9 @@ class Sink:
     def values(self, readings) -> None:
         pass
 
+    def suppressions(self, open_now) -> None:
+        pass
+
 
 class CountingStore:
     """A store that only counts maintenance calls, and asks for one more step on its first."""

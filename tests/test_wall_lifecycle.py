@@ -1,17 +1,21 @@
 """The alarm lifecycle on the wall display, in a real headless Chromium against a real riskwatch, broker and
 database: an operator shelves a nuisance alarm (never a red one) and resets a latched interlock alarm, records a
 red warning's closed loop that only an engineer may close out, and an engineer takes a point out of service so its
-tile says so. Chinese first; English on the toggle."""
+tile says so; shelves and out-of-service records are ended early from the wall, a shelf runs out by itself, a
+chattering alarm is marked, and a degraded part of riskwatch is named. Chinese first; English on the toggle."""
 from __future__ import annotations
 
 import re
 import time
 
 import pytest
+import yaml
 from playwright.sync_api import expect
 
-from browser import open_page
+from browser import LOCAL, open_page
+from config.load import DEMO
 from conftest import RiskwatchProcess, wait_until
+from ingest.broker import EmbeddedBroker, free_port
 from test_lifecycle_api import raise_reading
 from test_pipeline_e2e import Publisher
 from test_wall_display import login
@@ -251,3 +255,272 @@ def test_a_red_warning_not_acknowledged_by_its_deadline_shows_overdue_in_the_clo
     page.get_by_test_id("lang-toggle").click()
     expect(deadline).to_contain_text("OVERDUE")
     expect(page.locator("#events .ev[data-kind='overdue'] .ev-kind").first).to_have_text("Step overdue")
+
+
+# ---- ending shelves and out-of-service records from the wall, a shelf running out, chattering: one riskwatch for
+# the module, each story on points of its own ----
+
+CHATTER_POINT = "nh3.discharge_p"  # yellow 1.4 MPa, on-delay 3 s
+
+
+@pytest.fixture(scope="module")
+def plant_broker(tmp_path_factory):
+    with EmbeddedBroker(tmp_path_factory.mktemp("broker")) as b:
+        yield b
+
+
+@pytest.fixture(scope="module")
+def plant(tmp_path_factory, plant_broker):
+    """The demo plant, except that the discharge pressure settles 5 s after it is back under its limit instead of 30
+    (its off_delay_s in the plant file), so that it can be raised three times within a minute."""
+    raw = yaml.safe_load(DEMO.read_text(encoding="utf-8"))
+    points = [{**p, "off_delay_s": 5} if p["id"] == CHATTER_POINT else p for p in raw["points"]]
+    rw = RiskwatchProcess(tmp_path_factory.mktemp("riskwatch"), plant_broker, points=points).start()
+    yield rw
+    rw.stop()
+
+
+@pytest.fixture
+def plant_pub(plant_broker):
+    p = Publisher(plant_broker)
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def other_page(page):
+    """A second wall in the same Chromium, held to the same rules: nothing fetched from outside, no script error."""
+    ctx = page.context.browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+    pg = ctx.new_page()
+    outside: list[str] = []
+    errors: list[str] = []
+    pg.on("request", lambda r: outside.append(r.url) if not r.url.startswith(LOCAL) else None)
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    yield pg
+    ctx.close()
+    assert outside == [], f"the page fetched from outside riskwatch: {outside}"
+    assert errors == [], f"the page threw: {errors}"
+
+
+def push_only(*pages) -> None:
+    """Cuts the walls off from re-reading GET /api/suppressions (after events, and every 30 s), so that what they
+    show of the open suppressions can only have come from the websocket's `suppressions` push."""
+    for pg in pages:
+        pg.route(re.compile(r"/api/suppressions$"), lambda route: route.abort())
+
+
+def open_shelf(riskwatch, point: str) -> dict:
+    (shelf,) = [s for s in riskwatch.get("/api/suppressions")[1] if s["kind"] == "shelved" and s["point"] == point]
+    return shelf
+
+
+def test_an_operator_ends_the_shelf_of_an_inlet_alarm_that_cleared_meanwhile_and_every_wall_drops_it(
+        page, other_page, plant, plant_pub):
+    riskwatch = plant
+    login(page, riskwatch, "operator")
+    login(other_page, riskwatch, "display")  # the wall itself
+    raise_reading(plant_pub, "dust1.inlet_t", 65.0, ago=40)  # yellow; 40 s back, so that the cooling below comes after
+    raise_reading(plant_pub, "dust1.dp", 2100.0, seconds=35)  # baghouse dP yellow (2000 Pa, 30 s on-delay)
+    inlet = alert_id(riskwatch, "dust1.inlet_t", state="active")
+    dp = alert_id(riskwatch, "dust1.dp", state="active")
+    expect(page.get_by_test_id(f"alert-row-{inlet}")).to_have_attribute("data-tier", "yellow", timeout=WAIT)
+    page.get_by_test_id(f"shelve-{inlet}").click()
+    page.get_by_test_id("dialog-reason").fill("探头待更换")
+    page.get_by_test_id("dialog-submit").click()
+    expect(page.get_by_test_id("dialog")).to_be_hidden(timeout=WAIT)
+    shelf = open_shelf(riskwatch, "dust1.inlet_t")["id"]
+
+    raise_reading(plant_pub, "dust1.inlet_t", 30.0, seconds=35)  # back to normal for longer than the 30 s off-delay
+    page.get_by_test_id("suppressed-toggle").click()
+    other_page.get_by_test_id("suppressed-toggle").click()
+    shelved = page.get_by_test_id(f"suppressed-row-{inlet}")
+    expect(shelved).to_have_attribute("data-state", "cleared", timeout=WAIT)  # the alarm cleared; the shelf stands
+    expect(shelved).to_have_attribute("data-kind", "shelved")
+    expect(page.get_by_test_id(f"suppressed-note-{inlet}")).to_have_text("搁置（operator-user：探头待更换）")
+    expect(page.get_by_test_id(f"unshelve-sup-{shelf}")).to_have_text("解除搁置")
+    expect(other_page.get_by_test_id(f"suppressed-row-{inlet}")).to_have_attribute("data-state", "cleared",
+                                                                                   timeout=WAIT)
+    expect(other_page.locator("#suppressed-body button")).to_have_count(0)  # the display role ends nothing
+    # the fan stops: the dP alarm it gates is suppressed by design, which nobody ends by hand; the row says what will
+    plant_pub.reading("dust1.fan_on", time.time(), 0)
+    stopped = page.get_by_test_id(f"suppressed-row-{dp}")
+    expect(stopped).to_have_attribute("data-kind", "by_design", timeout=WAIT)
+    expect(stopped.get_by_test_id("sup-auto")).to_have_text("随设备恢复运行自动解除")
+    expect(stopped.locator("button")).to_have_count(0)
+
+    push_only(page, other_page)
+    page.get_by_test_id(f"unshelve-sup-{shelf}").click()
+    expect(shelved).to_have_count(0, timeout=WAIT)
+    expect(page.get_by_test_id(f"suppression-{shelf}")).to_have_count(0)
+    expect(other_page.get_by_test_id(f"suppressed-row-{inlet}")).to_have_count(0, timeout=WAIT)
+    assert [s for s in riskwatch.get("/api/suppressions")[1] if s["id"] == shelf] == []
+    assert [(s["ended_by"], s["end_reason"]) for s in riskwatch.get("/api/suppressions?history=true")[1]
+            if s["id"] == shelf] == [("operator-user", "人工解除搁置")]
+    # an operator's unshelve returns the alarm acknowledged (by that operator); back to normal as well, it closes
+    expect(page.get_by_test_id(f"alert-row-{inlet}")).to_have_count(0, timeout=WAIT)
+    expect(other_page.get_by_test_id(f"alert-row-{inlet}")).to_have_count(0, timeout=WAIT)
+    assert riskwatch.alerts("dust1.inlet_t", "high") == []
+    (ended,) = [e for e in riskwatch.events(point="dust1.inlet_t", rule="high") if e["kind"] == "unshelved"]
+    assert (ended["alert_id"], ended["actor"], ended["alert"]["acked_by"], ended["alert"]["suppressed"]) == \
+        (inlet, "operator-user", "operator-user", None)
+
+    page.get_by_test_id("lang-toggle").click()
+    expect(stopped.get_by_test_id("sup-auto")).to_have_text("Ends by itself when the equipment runs again")
+
+
+def test_an_engineer_returns_a_point_to_service_from_the_wall_and_an_operator_has_no_such_button(
+        page, other_page, plant):
+    riskwatch = plant
+    login(page, riskwatch, "engineer")
+    login(other_page, riskwatch, "operator")
+
+    def take_out() -> dict:
+        status, listed = riskwatch.call("POST", "/api/points/sump1.lel/out-of-service",
+                                        {"reason": "可燃气体探头标定", "hours": 4}, role="engineer")
+        assert status == 200, listed
+        (record,) = [s for s in listed if s["kind"] == "out_of_service"]  # (its gateway's silence: by design)
+        return record
+
+    first = take_out()
+    page.get_by_test_id("suppressed-toggle").click()
+    other_page.get_by_test_id("suppressed-toggle").click()
+    expect(page.get_by_test_id(f"suppression-{first['id']}")).to_have_attribute("data-kind", "out_of_service",
+                                                                               timeout=WAIT)
+    expect(other_page.get_by_test_id(f"suppression-{first['id']}")).to_be_visible(timeout=WAIT)
+    expect(other_page.locator("[data-testid^='return-']")).to_have_count(0)  # returning to service is an engineer's
+
+    # another engineer, at another console, returns it first: this wall's request fails, in the server's words
+    page.get_by_test_id(f"return-sup-{first['id']}").click()
+    expect(page.get_by_test_id("dialog-title")).to_have_text("恢复投用")
+    expect(page.get_by_test_id("dialog-about")).to_contain_text("可燃气体浓度")
+    expect(page.locator("#dialog .dialog-info")).to_contain_text("engineer-user停用：可燃气体探头标定")
+    assert riskwatch.call("POST", f"/api/suppressions/{first['id']}/end", {"note": "已标定"}, role="engineer")[0] == 200
+    expect(page.get_by_test_id(f"suppression-{first['id']}")).to_have_count(0, timeout=WAIT)
+    page.get_by_test_id("dialog-submit").click()
+    expect(page.get_by_test_id("toast")).to_contain_text("恢复投用失败：", timeout=WAIT)
+    expect(page.get_by_test_id("dialog-error")).to_contain_text(str(first["id"]))
+    page.get_by_test_id("dialog-cancel").click()
+
+    again = take_out()
+    tag = page.get_by_test_id("oos-sump1.lel")
+    expect(tag).to_have_text("停用维护", timeout=WAIT)
+    expect(other_page.get_by_test_id(f"suppression-{again['id']}")).to_be_visible(timeout=WAIT)
+    expect(other_page.locator("[data-testid^='return-']")).to_have_count(0)
+    push_only(page, other_page)
+    page.get_by_test_id("lang-toggle").click()
+    button = page.get_by_test_id(f"return-sup-{again['id']}")
+    expect(button).to_have_text("Return to service", timeout=WAIT)
+    button.click()
+    expect(page.get_by_test_id("dialog-title")).to_have_text("Return to service")
+    page.get_by_test_id("dialog-note").fill("标定完成")
+    page.get_by_test_id("dialog-submit").click()
+    expect(page.get_by_test_id("dialog")).to_be_hidden(timeout=WAIT)
+    expect(page.get_by_test_id(f"suppression-{again['id']}")).to_have_count(0, timeout=WAIT)
+    expect(tag).to_have_count(0)
+    expect(other_page.get_by_test_id(f"suppression-{again['id']}")).to_have_count(0, timeout=WAIT)
+    assert [s for s in riskwatch.get("/api/suppressions")[1] if s["kind"] == "out_of_service"] == []
+    assert [(s["ended_by"], s["end_reason"]) for s in riskwatch.get("/api/suppressions?history=true")[1]
+            if s["id"] == again["id"]] == [("engineer-user", "标定完成")]
+
+
+def test_a_shelf_that_runs_out_brings_the_co_alarm_back_to_the_live_list_unacknowledged(page, plant, plant_pub):
+    riskwatch = plant
+    login(page, riskwatch, "operator")
+    raise_reading(plant_pub, "steel1.co_b", 20.0)  # yellow (17 ppm)
+    co = alert_id(riskwatch, "steel1.co_b", state="active")
+    row = page.get_by_test_id(f"alert-row-{co}")
+    expect(row).to_have_attribute("data-tier", "yellow", timeout=WAIT)
+    # the page offers 15 min and more; the API takes any length: 6 s, from another operator's console
+    status, _ = riskwatch.call("POST", f"/api/alerts/{co}/shelve", {"reason": "检修吹扫", "minutes": 0.1},
+                               role="operator")
+    assert status == 200
+    page.get_by_test_id("suppressed-toggle").click()
+    shelved = page.get_by_test_id(f"suppressed-row-{co}")
+    expect(shelved).to_have_attribute("data-kind", "shelved", timeout=WAIT)
+    expect(row).to_have_count(0)
+
+    expect(row).to_have_attribute("data-acked", "false", timeout=WAIT)  # back by itself, for someone to acknowledge
+    expect(page.get_by_test_id(f"state-{co}")).to_have_text("未确认")
+    expect(shelved).to_have_count(0, timeout=WAIT)
+    expect(page.get_by_test_id("area-tile-steel1").locator(".count-chip[data-tier='yellow']")).to_have_text("黄色 1")
+    expect(page.locator("#events .ev[data-kind='unshelved']").filter(has_text="搁置到期")).to_have_count(1)
+    assert [s for s in riskwatch.get("/api/suppressions")[1] if s["kind"] == "shelved"] == []
+    assert riskwatch.alerts("steel1.co_b", "high")[0]["acked_by"] is None
+
+
+def test_a_discharge_pressure_raised_three_times_within_a_minute_is_marked_chattering(page, plant, plant_pub):
+    riskwatch = plant
+    login(page, riskwatch, "operator")
+    start = time.time() - 40
+    for cycle in range(3):  # 4 s over the yellow limit (3 s on-delay), then 7 s back under (5 s off-delay here)
+        for i in range(11):
+            plant_pub.reading(CHATTER_POINT, start + cycle * 11 + i, 1.45 if i < 4 else 1.30)
+    chatter = alert_id(riskwatch, CHATTER_POINT, chattering=True)
+    assert [e["kind"] for e in riskwatch.events(point=CHATTER_POINT, rule="high")].count("raised") == 3
+
+    row = page.get_by_test_id(f"alert-row-{chatter}")
+    expect(row).to_have_attribute("data-chattering", "true", timeout=WAIT)  # its return to normal is held: listed
+    badge = page.get_by_test_id(f"chatter-{chatter}")
+    expect(badge).to_have_text("抖动")
+    expect(page.locator("#events .ev[data-kind='chattering']").first).to_contain_text("报警抖动")
+    page.get_by_test_id("lang-toggle").click()
+    expect(badge).to_have_text("Chattering")
+
+
+# ---- a shelf or an out-of-service record that ends with no live alarm under it ----
+
+def test_an_alarm_whose_shelf_is_ended_after_it_cleared_is_no_longer_marked_shelved(plant, plant_pub):
+    riskwatch = plant
+    raise_reading(plant_pub, "dust1.duct_t", 65.0, ago=40)  # yellow
+    duct = alert_id(riskwatch, "dust1.duct_t", state="active")
+    assert riskwatch.call("POST", f"/api/alerts/{duct}/shelve", {"reason": "管道清灰", "minutes": 30},
+                          role="operator")[0] == 200
+    raise_reading(plant_pub, "dust1.duct_t", 30.0, seconds=35)
+    wait_until(lambda: [a for a in riskwatch.alerts("dust1.duct_t", "high") if a["state"] == "cleared"], 30,
+               "the duct alarm to clear")
+    shelf = open_shelf(riskwatch, "dust1.duct_t")["id"]
+    assert riskwatch.call("POST", f"/api/suppressions/{shelf}/end", {"note": ""}, role="operator")[0] == 200
+    # acknowledged by whoever ended the shelf, so closed: no longer listed, and never left marked as shelved
+    assert [a["suppressed"] for a in riskwatch.alerts("dust1.duct_t", "high") if a["id"] == duct] in ([], [None])
+
+
+def test_a_point_whose_out_of_service_time_runs_out_is_back_in_service_on_every_wall_at_once(page, plant):
+    riskwatch = plant
+    login(page, riskwatch, "display")
+    status, listed = riskwatch.call("POST", "/api/points/sump1.o2/out-of-service",
+                                    {"reason": "氧气探头更换", "hours": 0.001}, role="engineer")  # 3.6 s
+    assert status == 200, listed
+    (record,) = [s for s in listed if s["kind"] == "out_of_service"]
+    tag = page.get_by_test_id("oos-sump1.o2")
+    expect(tag).to_have_text("停用维护", timeout=WAIT)
+    push_only(page)
+    wait_until(lambda: not [s for s in riskwatch.get("/api/suppressions")[1] if s["id"] == record["id"]], 30,
+               "the out-of-service time to run out")
+    expect(tag).to_have_count(0, timeout=3_000)  # bounds the wait only: the pipeline pushes it at once
+
+
+# ---- a degraded part of riskwatch, named on the wall ----
+
+@pytest.fixture
+def influx_down(tmp_path, broker):
+    """riskwatch forwarding to an InfluxDB that is down (nothing listens on its port) through a 10-reading spool."""
+    rw = RiskwatchProcess(tmp_path, broker, influx={"url": f"http://127.0.0.1:{free_port()}", "token": "test-token",
+                                                    "bucket": "plant", "spool_max_rows": 10}).start()
+    yield rw
+    rw.stop()
+
+
+def test_an_influxdb_down_until_the_spool_is_nearly_full_is_named_on_the_wall_in_chinese_then_english(
+        page, influx_down, pub):
+    riskwatch = influx_down
+    login(page, riskwatch, "display")
+    assert riskwatch.health()["problems"] == []
+    now = time.time()
+    for i in range(10):  # fan current: no alarm limits; each reading is stored, then waits in the spool
+        pub.reading("dust1.fan_a", now - 10 + i, 120.0 + i)
+    banner = page.get_by_test_id("broker-banner")
+    expect(banner).to_contain_text("系统降级：InfluxDB 转发缓存将满", timeout=WAIT)
+    assert "influx_spool_near_full" in riskwatch.health()["problems"]
+    expect(page.get_by_test_id("conn-status")).to_have_text("实时连接")  # the wall itself is live
+    page.get_by_test_id("lang-toggle").click()
+    expect(banner).to_contain_text("System degraded: InfluxDB forwarding spool nearly full")

@@ -80,7 +80,9 @@ Object.assign(S, {
 
 const serverNow = () => Date.now() / 1000 + S.clockOffset;
 const isAcked = (al) => al.acked_at != null || al.acked_by != null;
-const isLive = (al) => !al.suppressed; // shelved, out of service or suppressed by design: shown apart, never counted
+// shelved, out of service or suppressed by design: shown apart, never counted (when its suppression ends, the
+// server clears the mark, a cleared alarm's too, and pushes the event)
+const isLive = (al) => !al.suppressed;
 
 function fmtNum(v) {
   if (v == null || !isFinite(v)) return '—';

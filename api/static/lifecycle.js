@@ -1,6 +1,7 @@
 'use strict';
 // The ISA-18.2 alarm lifecycle on the wall: shelved, out-of-service and suppressed alarms listed apart from the live
-// ones; the reset of a latched alarm; shelving and out of service through in-page dialogs; and the closed loop
+// ones; the reset of a latched alarm; shelving and out of service through in-page dialogs, and ending a shelf or an
+// out-of-service record early from its row; and the closed loop
 // (闭环处置: ack -> verify -> handle -> feedback -> close) of orange and red warnings with its deadlines.
 // Loaded after common.js and before app.js, whose state (S), rendering and helpers it uses when called.
 
@@ -30,8 +31,9 @@ strings({
   rts_title: '恢复投用', rts_info: '{who}停用：{reason}，至 {until}',
   step_note: '处置说明', step_note_ph: '现场情况、采取的措施…', step_photo: '照片编号或链接（可选）',
   step_photo_ph: '如：IMG_0412.jpg', minutes_n: '{n} 分钟', hours_n: '{n} 小时', days_n: '{n} 天',
-  failed_because: '{what}：{why}', shelve_failed: '搁置失败', unshelve_failed: '解除搁置失败', reset_failed: '复位失败',
-  oos_failed: '停用维护失败', rts_failed: '恢复投用失败', step_failed: '记录处置步骤失败',
+  ends_gateway: '随网关恢复自动解除', ends_line: '随设备恢复运行自动解除', ends_cause: '随工况恢复自动解除',
+  failed_because: '{what}：{why}', forbidden_because: '无权限执行此操作（{why}）', shelve_failed: '搁置失败',
+  unshelve_failed: '解除搁置失败', reset_failed: '复位失败', oos_failed: '停用维护失败', rts_failed: '恢复投用失败', step_failed: '记录处置步骤失败',
   quality_link: '报警系统性能报告',
 }, {
   latched: 'Latched, awaiting reset', chattering: 'Chattering',
@@ -59,7 +61,10 @@ strings({
   step_note: 'What was found and done', step_note_ph: 'Findings on site, action taken…',
   step_photo: 'Photo reference (optional)', step_photo_ph: 'e.g. IMG_0412.jpg',
   minutes_n: '{n} min', hours_n: '{n} h', days_n: '{n} days',
-  failed_because: '{what}: {why}', shelve_failed: 'Shelve failed', unshelve_failed: 'Unshelve failed',
+  ends_gateway: 'Ends by itself when the gateway is back', ends_line: 'Ends by itself when the equipment runs again',
+  ends_cause: 'Ends by itself when its cause ends',
+  failed_because: '{what}: {why}', forbidden_because: 'Not allowed for your role ({why})',
+  shelve_failed: 'Shelve failed', unshelve_failed: 'Unshelve failed',
   reset_failed: 'Reset failed', oos_failed: 'Taking out of service failed', rts_failed: 'Return to service failed',
   step_failed: 'Recording the step failed', quality_link: 'Alarm system report',
 });
@@ -75,8 +80,8 @@ function setSuppressions(list) {
   S.dirty.alerts = true;
 }
 const outOfService = (pointId) => S.suppressions.find((s) => s.kind === 'out_of_service' && s.point === pointId);
-const suppressionOf = (al) => S.suppressions.find((s) => s.kind === al.suppressed && s.point === al.point
-  && (!s.rules || s.rules.includes(al.rule)));
+const covers = (s, al) => s.point === al.point && (!s.rules || s.rules.includes(al.rule));
+const suppressionOf = (al) => S.suppressions.find((s) => s.kind === al.suppressed && covers(s, al));
 
 function lifecycleEvent(ev) {
   if (LOOP_KINDS.has(ev.kind)) refreshSoon('loops');
@@ -112,7 +117,9 @@ async function post(path, body, failKey) {
   } catch (e) {
     if (gen !== S.gen) return { error: '' };
     if (e instanceof AuthError) { logout(true); return { error: '' }; }
-    const error = t('failed_because', { what: t(failKey), why: e.status === 403 ? t('forbidden') : e.message });
+    const why = e.status !== 403 ? e.message
+      : e.message.startsWith('HTTP ') ? t('forbidden') : t('forbidden_because', { why: e.message });
+    const error = t('failed_because', { what: t(failKey), why });
     toast(error);
     return { error };
   }
@@ -147,21 +154,43 @@ async function unshelve(al, btn) {
   render();
 }
 
+// Ends one shelf early, alarm or no alarm (an operator's; it acknowledges a standing alarm under it, as unshelve does).
+// The section is redrawn from the `suppressions` push every wall gets, this one included, not from the answer.
+async function endShelf(s, btn) {
+  btn.disabled = true;
+  const { data } = await post(`/api/suppressions/${s.id}/end`, { note: '' }, 'unshelve_failed');
+  if (!data) btn.disabled = false;
+}
+const endShelfButton = (s) => h('button', { class: 'btn', 'data-testid': 'unshelve-sup-' + s.id,
+  onclick: (e) => endShelf(s, e.currentTarget) }, t('unshelve'));
+const returnButton = (s, testid) => h('button', { class: 'btn', 'data-testid': testid,
+  onclick: () => openEndOutOfServiceDialog(s) }, t('return_service'));
+
+// A suppression by design cannot be ended by hand (the server refuses): the row says what will end it.
+function byDesignEnd(s) {
+  const rules = (s && s.rules) || [];
+  const key = rules.length === 1 && rules[0] === 'stale' ? 'ends_gateway'  // a gateway offline: its points' silence
+    : rules.includes('high') || rules.includes('low') ? 'ends_line'        // a line stopped: its process alarms
+    : 'ends_cause';
+  return h('span', { class: 'muted sup-auto', 'data-testid': 'sup-auto' }, t(key));
+}
+
 function suppressedActions(al) {
-  const out = [];
+  const out = [], s = suppressionOf(al);
   if (al.state === 'cleared' && !isAcked(al) && can('operator')) {  // listed until someone acknowledges it
     out.push(h('button', { class: 'btn btn-ack', 'data-testid': 'ack-' + al.id, onclick: (e) => ack(al.id, e.currentTarget) },
       t('ack')));
   }
-  // (a shelved alarm back to normal is not offered: the server's unshelve answers only for a standing alarm)
-  if (al.suppressed === 'shelved' && al.state !== 'cleared' && can('operator')) {
-    out.push(h('button', { class: 'btn', 'data-testid': 'unshelve-' + al.id, onclick: (e) => unshelve(al, e.currentTarget) },
-      t('unshelve')));
+  if (al.suppressed === 'shelved' && can('operator')) {
+    if (al.state !== 'cleared') {
+      out.push(h('button', { class: 'btn', 'data-testid': 'unshelve-' + al.id, onclick: (e) => unshelve(al, e.currentTarget) },
+        t('unshelve')));
+    } else if (s) {  // back to normal under its shelf: the shelf itself is ended
+      out.push(endShelfButton(s));
+    }
   }
-  if (al.suppressed === 'out_of_service' && can('engineer') && S.points[al.point]) {
-    out.push(h('button', { class: 'btn', 'data-testid': 'return-' + al.id, onclick: () => openPointDialog(al.point) },
-      t('return_service')));
-  }
+  if (al.suppressed === 'out_of_service' && s && can('engineer')) out.push(returnButton(s, 'return-' + al.id));
+  if (al.suppressed === 'by_design') out.push(byDesignEnd(s));
   return out;
 }
 
@@ -205,10 +234,9 @@ function renderSuppressed() {
       h('td', { class: 'state' }, '—'),
       h('td', { class: 'sup-note' }, suppressionText(s.kind, s, null)),
       h('td', { class: 'num' }, untilText(s, s.kind)),
-      h('td', { class: 'col-ack' }, s.kind === 'out_of_service' && can('engineer') && S.points[s.point]
-        ? h('button', { class: 'btn', 'data-testid': 'return-sup-' + s.id, onclick: () => openPointDialog(s.point) },
-          t('return_service'))
-        : null)));
+      h('td', { class: 'col-ack' },
+        s.kind === 'out_of_service' && can('engineer') ? returnButton(s, 'return-sup-' + s.id)
+          : s.kind === 'shelved' && can('operator') ? endShelfButton(s) : null)));
   }
   $('#suppressed-body').replaceChildren(...rows);
   $('#suppressed').hidden = rows.length === 0;
@@ -367,6 +395,19 @@ function openPointDialog(pointId) {
       [t('oos_hours'), choice('hours', OOS_HOURS.map((n) => [n, durationLabel(n * 60)]), 8)]],
     onSubmit: async (v) => done(await post(`/api/points/${encodeURIComponent(pointId)}/out-of-service`,
       { reason: v.reason.trim(), hours: Number(v.hours) }, 'oos_failed')),
+  });
+}
+
+// An engineer ends one out-of-service record early (a point may carry more than one: the tile's dialog ends them all).
+function openEndOutOfServiceDialog(s) {
+  const p = S.points[s.point] || S.subjects[s.point];
+  openDialog({
+    title: t('rts_title'), submit: t('return_service'),
+    about: (p ? `${nm(S.areas[p.area]) || p.area} · ` : '') + subjectName(s.point),
+    info: t('rts_info', { who: s.started_by || '', reason: s.reason, until: untilText(s, s.kind) }),
+    fields: [[t('note'), textInput('note', '', false)]],
+    // the record leaves the section with the `suppressions` push, as on every other wall
+    onSubmit: (v) => post(`/api/suppressions/${s.id}/end`, { note: v.note.trim() }, 'rts_failed'),
   });
 }
 
