@@ -41,6 +41,21 @@ class Replay:
         return ev.ts - self.start
 
 
+def slices(series: dict[str, tuple[np.ndarray, np.ndarray]], start: float, duration_s: float):
+    """A scenario's readings (seconds from its start) as the pipeline would group them, SLICE_S at a time:
+    (groups of (point, reading times, arrival times, values), the moment the slice ends)."""
+    edges = np.arange(0.0, duration_s + SLICE_S, SLICE_S)
+    cuts = {p: np.searchsorted(t, edges) for p, (t, _) in series.items()}
+    for k in range(len(edges) - 1):
+        groups = []
+        for point, (t, v) in series.items():
+            i0, i1 = cuts[point][k], cuts[point][k + 1]
+            if i1 > i0:
+                ts = start + t[i0:i1]
+                groups.append((point, ts, ts, v[i0:i1]))  # in simulation a reading arrives when it is taken
+        yield groups, start + edges[k + 1]
+
+
 def replay(plant: Plant, scenario: Scenario, seed: int = 1) -> Replay:
     t0 = time.perf_counter()
     series = scenario.series(plant, seed)
@@ -50,18 +65,9 @@ def replay(plant: Plant, scenario: Scenario, seed: int = 1) -> Replay:
     detectors = default_detectors(sub, start)
     book = AlertBook.for_plant(sub)
     lines = LineWatch(sub)
-    edges = np.arange(0.0, scenario.duration_s + SLICE_S, SLICE_S)
-    cuts = {p: np.searchsorted(t, edges) for p, (t, _) in series.items()}
-    for k in range(len(edges) - 1):
-        groups = []
-        for point, (t, v) in series.items():
-            i0, i1 = cuts[point][k], cuts[point][k + 1]
-            if i1 > i0:
-                ts = start + t[i0:i1]
-                groups.append((point, ts, ts, v[i0:i1]))  # in simulation a reading arrives when it is taken
+    for groups, now in slices(series, start, scenario.duration_s):
         book.line_state(lines.changes(groups))
         findings = detect_groups(detectors, groups)
-        now = start + edges[k + 1]
         findings += tick_all(detectors, now)
         if findings:
             book.apply(sorted(findings, key=lambda f: f.ts))

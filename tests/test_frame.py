@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from config.load import DEMO, load_plant
-from riskwatch.eval import SLICE_S
+from riskwatch.eval import slices
 from riskwatch.pipeline import default_detectors, detect_groups, tick_all
 from simulators.demo_plant import DemoPlant
 from simulators.scenarios import all_scenarios
@@ -63,17 +63,9 @@ def test_a_recorded_scenario_gives_the_same_findings_and_states_settled_in_bulk_
     start = scenario.start_epoch
     sub = plant.model_copy(update={"points": [p for p in plant.points if p.id in series]})
     fast, slow = _pair(sub, start)
-    edges = np.arange(0.0, scenario.duration_s + SLICE_S, SLICE_S)
-    cuts = {p: np.searchsorted(t, edges) for p, (t, _) in series.items()}
     found = 0
-    for k in range(len(edges) - 1):
-        groups = []
-        for point, (t, v) in series.items():
-            i0, i1 = cuts[point][k], cuts[point][k + 1]
-            if i1 > i0:
-                ts = start + t[i0:i1]
-                groups.append((point, ts, ts, v[i0:i1]))
-        found += len(_step(fast, slow, groups, start + edges[k + 1]))
+    for k, (groups, now) in enumerate(slices(series, start, scenario.duration_s)):
+        found += len(_step(fast, slow, groups, now))
         if k % 30 == 0:
             assert _state(fast) == _state(slow)
     assert _state(fast) == _state(slow)
