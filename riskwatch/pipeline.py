@@ -104,8 +104,9 @@ def detect_groups(detectors: list[Detector], groups: list[tuple[str, np.ndarray,
         live.append((point, ts, arrived, values))
     if live and (bulk or (bulk is None and len(live) >= BULK_AT)):
         todo = _settle(single, live)
-    else:
-        todo = [(g, [(d.feed, d.clock == "arrival") for d in single if _fed(d, g[0])]) for g in live]
+    else:  # a detector's `fed_points`, if it has them, are the only points whose feed() does anything
+        feeds = [(d.feed, d.clock == "arrival", getattr(d, "fed_points", None)) for d in single]
+        todo = [(g, [(f, a) for f, a, fed in feeds if fed is None or g[0] in fed]) for g in live]
     for (point, ts, arrived, values), feeds in todo:
         for feed, by_arrival in feeds:
             found = feed(point, arrived if by_arrival else ts, values)
@@ -120,13 +121,6 @@ def detect_groups(detectors: list[Detector], groups: list[tuple[str, np.ndarray,
 
 
 BULK_AT = 32  # points in a batch from which settling them in bulk first pays
-
-
-def _fed(d: Detector, point: str) -> bool:
-    """Whether d's feed() does anything for this point: a detector's `fed_points`, if it has them, are the only
-    points whose feed() does anything."""
-    fed = getattr(d, "fed_points", None)
-    return fed is None or point in fed
 
 
 def _settle(single: list[Detector], live: list) -> list:
