@@ -245,15 +245,18 @@ def test_aliyun_refuses_a_request_signed_by_a_clock_20_minutes_behind(version):
         assert permanent(r, "InvalidTimeStamp.Expired")
 
 
-def test_aliyun_outage_is_retried(aliyun):
-    channel = AliyunSmsChannel(aliyun.config())
-    aliyun.mode = "down"
+@pytest.mark.parametrize("provider, make, busy_code", [("aliyun", AliyunSmsChannel, "isp.SYSTEM_ERROR"),
+                                                      ("tencent", TencentSmsChannel, "InternalError.Timeout")])
+def test_an_sms_provider_outage_is_retried(request, provider, make, busy_code):
+    fake = request.getfixturevalue(provider)
+    channel = make(fake.config())
+    fake.mode = "down"
     r = channel.send(alarm("rw-1"))
     assert (r.ok, r.retry, r.throttled, r.provider_code) == (False, True, False, "503")
-    aliyun.mode = "busy"
+    fake.mode = "busy"
     r = channel.send(alarm("rw-2"))
-    assert (r.ok, r.retry, r.provider_code) == (False, True, "isp.SYSTEM_ERROR")
-    r = AliyunSmsChannel(aliyun.config(base_url=f"http://127.0.0.1:{closed_port()}/")).send(alarm("rw-3"))
+    assert (r.ok, r.retry, r.provider_code) == (False, True, busy_code)
+    r = make(fake.config(base_url=f"http://127.0.0.1:{closed_port()}/")).send(alarm("rw-3"))
     assert (r.ok, r.retry, r.provider_code) == (False, True, "") and "no answer" in r.detail
 
 
@@ -363,18 +366,6 @@ def test_tencent_personal_account_refuses_variables_over_12_characters():
     with FakeTencentSms(var_max=12) as tencent:
         r = TencentSmsChannel(tencent.config()).send(alarm())
         assert permanent(r, "InvalidParameterValue.TemplateParameterLengthLimit")
-
-
-def test_tencent_outage_is_retried(tencent):
-    channel = TencentSmsChannel(tencent.config())
-    tencent.mode = "down"
-    r = channel.send(alarm("rw-1"))
-    assert (r.ok, r.retry, r.throttled, r.provider_code) == (False, True, False, "503")
-    tencent.mode = "busy"
-    r = channel.send(alarm("rw-2"))
-    assert (r.ok, r.retry, r.provider_code) == (False, True, "InternalError.Timeout")
-    r = TencentSmsChannel(tencent.config(base_url=f"http://127.0.0.1:{closed_port()}/")).send(alarm("rw-3"))
-    assert (r.ok, r.retry, r.provider_code) == (False, True, "") and "no answer" in r.detail
 
 
 # --- e-mail ---------------------------------------------------------------------------------------------------
